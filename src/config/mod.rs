@@ -1,0 +1,352 @@
+//! Run configs (DESIGN §4): read a TOML file, resolve its environment, apply `--set` overrides,
+//! check every key once, and hand out typed, trusted values.
+//!
+//! Errors name where the bad value came from: the config file, the env file, or the `--set`
+//! argument that put it there.
+
+pub mod check;
+mod overrides;
+mod sections;
+
+pub use overrides::Override;
+pub use sections::{Agent, AgentSpec, MAX_NOISE_NODES, SolverSpec, TargetEntropy, Train};
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::env::{self, Env, PendulumSpec, PointMassSpec};
+use crate::error::{Error, Result};
+use crate::objective::{Objective, ObjectiveSpec};
+use check::Invalid;
+
+/// A run config as written, every section at its default when absent. `env` is resolved to a
+/// table before this is read.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct ConfigSpec {
+    name: String,
+    seed: u64,
+    env: toml::Value,
+    objective: ObjectiveSpec,
+    train: Train,
+    agent: AgentSpec,
+    solver: SolverSpec,
+}
+
+impl Default for ConfigSpec {
+    fn default() -> Self {
+        ConfigSpec {
+            name: String::new(),
+            seed: 0,
+            env: "pendulum".into(),
+            objective: ObjectiveSpec::default(),
+            train: Train::default(),
+            agent: AgentSpec::default(),
+            solver: SolverSpec::default(),
+        }
+    }
+}
+
+/// A validated run config.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    pub name: String,
+    pub seed: u64,
+    pub env: Env,
+    pub objective: Objective,
+    pub train: Train,
+    pub agent: Agent,
+    pub solver: SolverSpec,
+    /// The fully resolved config (defaults filled, env inline), as run dirs record it.
+    resolved: toml::Table,
+}
+
+impl Config {
+    /// Reads `path` and applies `sets` (`--set KEY=VALUE` arguments) on top.
+    pub fn load(path: &Path, sets: &[String]) -> Result<Config> {
+        let text = read(path)?;
+        let table = parse_toml(&text, path)?;
+        let default_name = path.file_stem().map(|s| s.to_string_lossy().into_owned());
+        Config::from_table(
+            table,
+            &path.display().to_string(),
+            path.parent(),
+            default_name,
+            sets,
+        )
+    }
+
+    /// Builds a config from a parsed table. `origin` names it in errors; relative env paths are
+    /// looked up beside `dir` first.
+    pub fn from_table(
+        mut table: toml::Table,
+        origin: &str,
+        dir: Option<&Path>,
+        default_name: Option<String>,
+        sets: &[String],
+    ) -> Result<Config> {
+        let sets = sets
+            .iter()
+            .map(|s| Override::parse(s))
+            .collect::<Result<Vec<_>>>()?;
+        let (env_sets, top_sets): (Vec<_>, Vec<_>) = sets
+            .into_iter()
+            .partition(|o| o.path.len() > 1 && o.path[0] == "env");
+        let schema = schema();
+        for o in &top_sets {
+            if !o.is_known(&schema) {
+                return Err(unknown_key(o));
+            }
+            o.apply(&mut table)?;
+        }
+        let origin_of = |key: &str, file: &str| -> String {
+            match top_sets.iter().find(|o| covers(&o.key(), key)) {
+                Some(o) => format!("--set {}", o.text),
+                None => file.to_string(),
+            }
+        };
+
+        // The environment: a built-in name, a path, or an inline table.
+        let env_value = table.remove("env").unwrap_or_else(|| "pendulum".into());
+        let (env_table, env_origin, env_prefix) = match env_value {
+            toml::Value::String(name) => {
+                let (t, o) = env_source(&name, dir).map_err(|e| match e {
+                    Error::Argument { arg, message } => config_error(
+                        origin_of("env", origin),
+                        "env",
+                        format!("\"{arg}\": {message}"),
+                    ),
+                    other => other,
+                })?;
+                (t, o, "")
+            }
+            toml::Value::Table(t) => (t, origin.to_string(), "env."),
+            other => {
+                return Err(config_error(
+                    origin_of("env", origin),
+                    "env",
+                    format!("{other} is neither an env name, a path, nor a table"),
+                ));
+            }
+        };
+        let env = build_env(env_table, &env_origin, env_prefix, &env_sets)?;
+
+        let spec: ConfigSpec = serde_path_to_error::deserialize(table).map_err(|e| {
+            let key = e.path().to_string();
+            let message = e.into_inner().message().to_string();
+            config_error(origin_of(&key, origin), &key, message)
+        })?;
+        let located = |section: &'static str| {
+            move |e: Invalid| {
+                let e = e.under(section);
+                config_error(origin_of(&e.key, origin), &e.key, e.message)
+            }
+        };
+        let objective = spec.objective.validate().map_err(located("objective"))?;
+        let train = spec.train.clone().validate().map_err(located("train"))?;
+        let agent = spec.agent.validate().map_err(located("agent"))?;
+        let solver = spec
+            .solver
+            .clone()
+            .validate(&env)
+            .map_err(located("solver"))?;
+        let seed = spec.seed;
+        let name = match (spec.name.as_str(), default_name) {
+            ("", Some(n)) => n,
+            ("", None) => "run".to_string(),
+            (n, _) => n.to_string(),
+        };
+        if name.contains(['/', '\\']) || name.starts_with('.') {
+            return Err(config_error(
+                origin_of("name", origin),
+                "name",
+                format!("\"{name}\" cannot name a run directory"),
+            ));
+        }
+
+        let mut resolved = ConfigSpec {
+            name: name.clone(),
+            env: toml::Value::Table(env.to_table()),
+            solver: solver.clone(),
+            ..spec
+        };
+        resolved.objective.alpha = match objective.temperature.fixed() {
+            Some(a) => toml::Value::Float(a),
+            None => "auto".into(),
+        };
+        let resolved = toml::Table::try_from(&resolved).expect("a config is plain data");
+        Ok(Config {
+            name,
+            seed,
+            env,
+            objective,
+            train,
+            agent,
+            solver,
+            resolved,
+        })
+    }
+
+    /// The fully resolved config, env included: re-reading it gives the same config.
+    pub fn to_toml(&self) -> String {
+        toml::to_string(&self.resolved).expect("a config is plain data")
+    }
+}
+
+/// Reads an environment on its own: a built-in name or a path to an env file, with
+/// `--set env.KEY=VALUE` overrides (other keys are refused).
+pub fn load_env(name_or_path: &str, sets: &[String]) -> Result<Env> {
+    let sets = sets
+        .iter()
+        .map(|s| Override::parse(s))
+        .collect::<Result<Vec<_>>>()?;
+    if let Some(o) = sets.iter().find(|o| o.path.len() < 2 || o.path[0] != "env") {
+        return Err(Error::argument(
+            format!("--set {}", o.text),
+            "only env.KEY=VALUE overrides apply here",
+        ));
+    }
+    let (table, origin) = env_source(name_or_path, None)?;
+    build_env(table, &origin, "", &sets)
+}
+
+/// The table and the origin (for error messages) of an env given by name or path.
+fn env_source(name_or_path: &str, dir: Option<&Path>) -> Result<(toml::Table, String)> {
+    if let Some(text) = env::builtin(name_or_path) {
+        let table = toml::from_str(text).expect("built-in env files parse");
+        return Ok((table, format!("built-in env \"{name_or_path}\"")));
+    }
+    let looks_like_path = name_or_path.contains(['/', '\\', '.']);
+    let candidates: Vec<PathBuf> = dir
+        .map(|d| d.join(name_or_path))
+        .into_iter()
+        .chain([PathBuf::from(name_or_path)])
+        .collect();
+    match candidates.iter().find(|p| p.is_file()) {
+        Some(path) => {
+            let table = parse_toml(&read(path)?, path)?;
+            Ok((table, path.display().to_string()))
+        }
+        None if looks_like_path => Err(Error::input(name_or_path, "no such env file")),
+        None => {
+            let names: Vec<&str> = env::BUILTIN.iter().map(|(n, _)| *n).collect();
+            Err(Error::argument(
+                name_or_path,
+                format!(
+                    "unknown env: not a built-in ({}) nor a file",
+                    names.join(", ")
+                ),
+            ))
+        }
+    }
+}
+
+/// Applies `env.*` overrides to an env table and validates it. `prefix` is how the env's keys
+/// read in `origin` (`env.` when the env is inline in a config).
+fn build_env(mut table: toml::Table, origin: &str, prefix: &str, sets: &[Override]) -> Result<Env> {
+    let rel = |o: &Override| Override {
+        path: o.path[1..].to_vec(),
+        ..o.clone()
+    };
+    if let Some(kind) = sets.iter().find(|o| o.path == ["env", "kind"]) {
+        rel(kind).apply(&mut table)?;
+    }
+    let kind_schema = env_schema(&table);
+    for o in sets {
+        let r = rel(o);
+        if let Some(schema) = &kind_schema {
+            if !r.is_known(schema) {
+                return Err(unknown_key(o));
+            }
+        }
+        r.apply(&mut table)?;
+    }
+    Env::from_table(&table).map_err(|e| {
+        match sets.iter().find(|o| covers(&o.path[1..].join("."), &e.key)) {
+            Some(o) => config_error(
+                format!("--set {}", o.text),
+                &format!("env.{}", e.key),
+                e.message,
+            ),
+            None => {
+                let key = if e.key.is_empty() {
+                    prefix.trim_end_matches('.').to_string()
+                } else {
+                    format!("{prefix}{}", e.key)
+                };
+                config_error(origin.to_string(), &key, e.message)
+            }
+        }
+    })
+}
+
+/// Every key a config may have, at its default.
+fn schema() -> toml::Table {
+    toml::Table::try_from(ConfigSpec::default()).expect("a config is plain data")
+}
+
+/// Every key an env table of this table's kind may have (None for an unknown kind, which
+/// validation reports).
+fn env_schema(table: &toml::Table) -> Option<toml::Table> {
+    let body = match table.get("kind")?.as_str()? {
+        "pendulum" => toml::Table::try_from(PendulumSpec::default()),
+        "point_mass" => toml::Table::try_from(PointMassSpec::default()),
+        _ => return None,
+    };
+    let mut schema = body.expect("an env spec is plain data");
+    schema.insert("kind".into(), "".into());
+    Some(schema)
+}
+
+/// Whether the value at key `set` contains the key `key` (`a.b` covers `a.b`, `a.b.c`, `a.b[0]`).
+fn covers(set: &str, key: &str) -> bool {
+    key.strip_prefix(set)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with(['.', '[']))
+}
+
+fn unknown_key(o: &Override) -> Error {
+    Error::argument(
+        format!("--set {}", o.text),
+        format!("unknown key \"{}\"", o.key()),
+    )
+}
+
+fn config_error(origin: String, key: &str, message: impl Into<String>) -> Error {
+    Error::Config {
+        origin,
+        key: if key.is_empty() || key == "." {
+            "(top level)".into()
+        } else {
+            key.to_string()
+        },
+        message: message.into(),
+    }
+}
+
+/// Reads a text file, naming it when that fails.
+pub fn read(path: &Path) -> Result<String> {
+    std::fs::read_to_string(path).map_err(|e| {
+        let message = match e.kind() {
+            std::io::ErrorKind::NotFound => "no such file".to_string(),
+            _ => e.to_string(),
+        };
+        Error::input(path, message)
+    })
+}
+
+/// Parses TOML text, turning a syntax error into one line with its position.
+pub fn parse_toml(text: &str, path: &Path) -> Result<toml::Table> {
+    toml::from_str(text).map_err(|e: toml::de::Error| {
+        let at = e.span().map_or(0, |s| s.start);
+        let before = &text[..at.min(text.len())];
+        let line = before.matches('\n').count() + 1;
+        let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+        Error::Syntax {
+            path: path.display().to_string(),
+            line,
+            column,
+            message: e.message().trim().replace('\n', "; "),
+        }
+    })
+}

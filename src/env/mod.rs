@@ -1,0 +1,271 @@
+//! Environments: the MDP half of a problem. An [`Env`] is immutable and describes the model (what
+//! the exact solver needs); a [`Simulator`] steps one episode of it (what the trainer needs).
+
+mod pendulum;
+mod point_mass;
+mod simulator;
+
+pub use pendulum::{Pendulum, PendulumReward, PendulumSpec, angle_normalize};
+pub use point_mass::{Dynamics, PointMass, PointMassReward, PointMassSpec};
+pub use simulator::{Simulator, Transition};
+
+use rand::Rng;
+
+use crate::config::check::{Checked, Invalid};
+
+/// The largest state dimension of any built-in environment (a 2-D force point mass).
+pub const MAX_STATE_DIM: usize = 4;
+
+/// The env files compiled into the binary, by the name a config or `--env` uses.
+pub const BUILTIN: [(&str, &str); 4] = [
+    ("pendulum", include_str!("../../envs/pendulum.toml")),
+    ("multigoal", include_str!("../../envs/multigoal.toml")),
+    (
+        "point_mass_lqr",
+        include_str!("../../envs/point_mass_lqr.toml"),
+    ),
+    (
+        "point_mass_noisy",
+        include_str!("../../envs/point_mass_noisy.toml"),
+    ),
+];
+
+/// The text of a built-in env file.
+pub fn builtin(name: &str) -> Option<&'static str> {
+    BUILTIN
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, text)| *text)
+}
+
+/// A closed interval `[lo, hi]` of one action component.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Interval {
+    pub lo: f64,
+    pub hi: f64,
+}
+
+impl Interval {
+    pub fn symmetric(half_width: f64) -> Self {
+        Interval {
+            lo: -half_width,
+            hi: half_width,
+        }
+    }
+
+    pub fn width(&self) -> f64 {
+        self.hi - self.lo
+    }
+}
+
+/// One state dimension as the exact solver grids it: bounded `[lo, hi]`, or periodic with
+/// period `hi − lo`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct StateAxis {
+    pub lo: f64,
+    pub hi: f64,
+    pub periodic: bool,
+}
+
+impl StateAxis {
+    pub fn bounded(lo: f64, hi: f64) -> Self {
+        StateAxis {
+            lo,
+            hi,
+            periodic: false,
+        }
+    }
+
+    pub fn periodic(lo: f64, hi: f64) -> Self {
+        StateAxis {
+            lo,
+            hi,
+            periodic: true,
+        }
+    }
+}
+
+/// A validated environment.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Env {
+    Pendulum(Pendulum),
+    PointMass(PointMass),
+}
+
+impl Env {
+    /// Reads an env table (the contents of an env file): `kind` picks the variant, every other
+    /// key is checked against it; missing keys take their defaults.
+    pub fn from_table(table: &toml::Table) -> Checked<Env> {
+        let mut rest = table.clone();
+        let kind = match rest.remove("kind") {
+            Some(toml::Value::String(k)) => k,
+            Some(v) => {
+                return Err(Invalid::new(
+                    "kind",
+                    format!("expected a string, found {v}"),
+                ));
+            }
+            None => {
+                return Err(Invalid::new(
+                    "kind",
+                    "missing: say \"pendulum\" or \"point_mass\"",
+                ));
+            }
+        };
+        match kind.as_str() {
+            "pendulum" => Ok(Env::Pendulum(
+                deserialize::<PendulumSpec>(rest)?.validate()?,
+            )),
+            "point_mass" => Ok(Env::PointMass(
+                deserialize::<PointMassSpec>(rest)?.validate()?,
+            )),
+            other => Err(Invalid::new(
+                "kind",
+                format!("unknown kind \"{other}\": expected \"pendulum\" or \"point_mass\""),
+            )),
+        }
+    }
+
+    /// The fully resolved env table, every default filled in: what a run dir records.
+    pub fn to_table(&self) -> toml::Table {
+        let (kind, body) = match self {
+            Env::Pendulum(p) => ("pendulum", toml::Table::try_from(p.spec())),
+            Env::PointMass(p) => ("point_mass", toml::Table::try_from(p.spec())),
+        };
+        let mut table = toml::Table::new();
+        table.insert("kind".into(), kind.into());
+        table.extend(body.expect("an env spec is plain numbers, lists and tables"));
+        table
+    }
+
+    pub fn state_dim(&self) -> usize {
+        match self {
+            Env::Pendulum(_) => 2,
+            Env::PointMass(p) => p.state_dim(),
+        }
+    }
+
+    pub fn obs_dim(&self) -> usize {
+        match self {
+            Env::Pendulum(_) => 3,
+            Env::PointMass(p) => p.state_dim(),
+        }
+    }
+
+    pub fn action_dim(&self) -> usize {
+        match self {
+            Env::Pendulum(_) => 1,
+            Env::PointMass(p) => p.dims(),
+        }
+    }
+
+    /// The action box; actions outside it are clipped by the environment.
+    pub fn action_bounds(&self) -> Vec<Interval> {
+        match self {
+            Env::Pendulum(p) => p.action_bounds(),
+            Env::PointMass(p) => p.action_bounds(),
+        }
+    }
+
+    /// The state box the exact solver grids, with periodic dimensions marked.
+    pub fn state_axes(&self) -> Vec<StateAxis> {
+        match self {
+            Env::Pendulum(p) => p.state_axes(),
+            Env::PointMass(p) => p.state_axes(),
+        }
+    }
+
+    pub fn episode_steps(&self) -> usize {
+        match self {
+            Env::Pendulum(p) => p.episode_steps(),
+            Env::PointMass(p) => p.episode_steps(),
+        }
+    }
+
+    /// Standard deviation of the Gaussian noise on each state component (0: deterministic).
+    pub fn noise_std(&self) -> f64 {
+        match self {
+            Env::Pendulum(_) => 0.0,
+            Env::PointMass(p) => p.noise_std(),
+        }
+    }
+
+    /// Draws an initial state into `state[..state_dim]`.
+    pub fn reset(&self, rng: &mut impl Rng, state: &mut [f64]) {
+        match self {
+            Env::Pendulum(p) => p.reset(rng, state),
+            Env::PointMass(p) => p.reset(rng, state),
+        }
+    }
+
+    /// The next state of `(state, action)` for one draw of the noise (`noise[i]` in state units,
+    /// already scaled by [`Env::noise_std`]; ignored by deterministic environments).
+    #[inline]
+    pub fn next_state(&self, state: &[f64], action: &[f64], noise: &[f64], next: &mut [f64]) {
+        match self {
+            Env::Pendulum(p) => p.next_state(state, action, next),
+            Env::PointMass(p) => p.next_state(state, action, noise, next),
+        }
+    }
+
+    /// The reward of the transition `state --action--> next`.
+    #[inline]
+    pub fn reward(&self, state: &[f64], action: &[f64], next: &[f64]) -> f64 {
+        match self {
+            Env::Pendulum(p) => p.reward(state, action),
+            Env::PointMass(p) => p.reward(action, next),
+        }
+    }
+
+    /// Whether arriving in `next` ends the episode for good (its value is 0 from then on).
+    #[inline]
+    pub fn terminal(&self, next: &[f64]) -> bool {
+        match self {
+            Env::Pendulum(_) => false,
+            Env::PointMass(p) => p.terminal(next),
+        }
+    }
+
+    /// The observation the agent sees in `state`.
+    #[inline]
+    pub fn observe(&self, state: &[f64], obs: &mut [f64]) {
+        match self {
+            Env::Pendulum(p) => p.observe(state, obs),
+            Env::PointMass(p) => p.observe(state, obs),
+        }
+    }
+}
+
+fn deserialize<T: serde::de::DeserializeOwned>(table: toml::Table) -> Checked<T> {
+    serde_path_to_error::deserialize(table).map_err(|e| {
+        let key = e.path().to_string();
+        let key = if key == "." { String::new() } else { key };
+        Invalid::new(key, e.into_inner().message().to_string())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builtin_envs_parse_and_round_trip() {
+        for (name, text) in BUILTIN {
+            let table: toml::Table = toml::from_str(text).unwrap();
+            let env = Env::from_table(&table).unwrap_or_else(|e| panic!("{name}: {e:?}"));
+            assert_eq!(Env::from_table(&env.to_table()).unwrap(), env, "{name}");
+        }
+    }
+
+    #[test]
+    fn unknown_and_mistyped_keys_are_named() {
+        let t: toml::Table = toml::from_str("kind = \"pendulum\"\n[reward]\nangle = 1.0").unwrap();
+        let e = Env::from_table(&t).unwrap_err();
+        assert_eq!(e.key, "reward.angle");
+        assert!(e.message.contains("unknown field `angle`"), "{}", e.message);
+        let t: toml::Table = toml::from_str("kind = \"point_mass\"\ndt = \"fast\"").unwrap();
+        assert_eq!(Env::from_table(&t).unwrap_err().key, "dt");
+        let t: toml::Table = toml::from_str("kind = \"boat\"").unwrap();
+        assert_eq!(Env::from_table(&t).unwrap_err().key, "kind");
+    }
+}

@@ -1,0 +1,209 @@
+//! Gymnasium's `Pendulum-v1`, to the constant (gymnasium/envs/classic_control/pendulum.py, 1.x).
+//!
+//! State `[θ, θ̇]` (θ = 0 upright, not wrapped), action a torque clipped to `±max_torque`:
+//!
+//! ```text
+//! r   = −(angle_normalize(θ)² + 0.1·θ̇² + 0.001·u²)          (from the state before the step)
+//! θ̇'  = clip(θ̇ + (3g/(2l)·sin θ + 3/(m l²)·u)·dt, ±max_speed)
+//! θ'  = θ + θ̇'·dt
+//! obs = [cos θ', sin θ', θ̇']
+//! ```
+//!
+//! Reset is uniform on `[−init_theta, init_theta] × [−init_theta_dot, init_theta_dot]`
+//! (Gymnasium: π and 1). Episodes are truncated after `episode_steps` (200), never terminated.
+
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+
+use super::{Interval, StateAxis};
+use crate::config::check::{Checked, at_least, finite, non_negative, positive};
+
+use std::f64::consts::PI;
+
+/// The keys of a `kind = "pendulum"` env file; every one has Gymnasium's value as default.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PendulumSpec {
+    /// Gravity (m/s²).
+    pub g: f64,
+    /// Mass (kg).
+    pub m: f64,
+    /// Length (m).
+    pub l: f64,
+    /// Integration step (s).
+    pub dt: f64,
+    /// Angular speed limit (rad/s); θ̇ is clipped to it after each step.
+    pub max_speed: f64,
+    /// Torque limit; actions are clipped to `±max_torque`.
+    pub max_torque: f64,
+    /// Steps before the episode is truncated.
+    pub episode_steps: usize,
+    /// Reset draws θ uniformly from `±init_theta`.
+    pub init_theta: f64,
+    /// Reset draws θ̇ uniformly from `±init_theta_dot`.
+    pub init_theta_dot: f64,
+    pub reward: PendulumReward,
+}
+
+/// The weights of the three cost terms.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PendulumReward {
+    /// Weight of `angle_normalize(θ)²`.
+    pub angle_cost: f64,
+    /// Weight of `θ̇²`.
+    pub velocity_cost: f64,
+    /// Weight of `u²` (u clipped).
+    pub action_cost: f64,
+}
+
+impl Default for PendulumSpec {
+    fn default() -> Self {
+        PendulumSpec {
+            g: 10.0,
+            m: 1.0,
+            l: 1.0,
+            dt: 0.05,
+            max_speed: 8.0,
+            max_torque: 2.0,
+            episode_steps: 200,
+            init_theta: PI,
+            init_theta_dot: 1.0,
+            reward: PendulumReward::default(),
+        }
+    }
+}
+
+impl Default for PendulumReward {
+    fn default() -> Self {
+        PendulumReward {
+            angle_cost: 1.0,
+            velocity_cost: 0.1,
+            action_cost: 0.001,
+        }
+    }
+}
+
+/// A validated pendulum; build it with [`PendulumSpec::validate`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Pendulum {
+    spec: PendulumSpec,
+    /// `3g/(2l)` and `3/(m l²)`, precomputed.
+    gravity_gain: f64,
+    torque_gain: f64,
+}
+
+impl PendulumSpec {
+    pub fn validate(self) -> Checked<Pendulum> {
+        finite("g", self.g)?;
+        positive("m", self.m)?;
+        positive("l", self.l)?;
+        positive("dt", self.dt)?;
+        positive("max_speed", self.max_speed)?;
+        positive("max_torque", self.max_torque)?;
+        at_least("episode_steps", self.episode_steps, 1)?;
+        non_negative("init_theta", self.init_theta)?;
+        non_negative("init_theta_dot", self.init_theta_dot)?;
+        finite("reward.angle_cost", self.reward.angle_cost)?;
+        finite("reward.velocity_cost", self.reward.velocity_cost)?;
+        finite("reward.action_cost", self.reward.action_cost)?;
+        Ok(Pendulum {
+            gravity_gain: 3.0 * self.g / (2.0 * self.l),
+            torque_gain: 3.0 / (self.m * self.l * self.l),
+            spec: self,
+        })
+    }
+}
+
+/// Gymnasium's `((x + π) mod 2π) − π` with Python's floored modulo: a value in `[−π, π)`.
+#[inline]
+pub fn angle_normalize(x: f64) -> f64 {
+    let y = x + PI;
+    y - (2.0 * PI) * (y / (2.0 * PI)).floor() - PI
+}
+
+impl Pendulum {
+    pub fn spec(&self) -> &PendulumSpec {
+        &self.spec
+    }
+
+    pub fn episode_steps(&self) -> usize {
+        self.spec.episode_steps
+    }
+
+    pub fn action_bounds(&self) -> Vec<Interval> {
+        vec![Interval::symmetric(self.spec.max_torque)]
+    }
+
+    /// θ is periodic on `[−π, π)`; θ̇ is bounded by `max_speed`.
+    pub fn state_axes(&self) -> Vec<StateAxis> {
+        vec![
+            StateAxis::periodic(-PI, PI),
+            StateAxis::bounded(-self.spec.max_speed, self.spec.max_speed),
+        ]
+    }
+
+    pub fn reset(&self, rng: &mut impl Rng, state: &mut [f64]) {
+        state[0] = rng.random_range(-1.0..=1.0) * self.spec.init_theta;
+        state[1] = rng.random_range(-1.0..=1.0) * self.spec.init_theta_dot;
+    }
+
+    #[inline]
+    fn torque(&self, action: &[f64]) -> f64 {
+        action[0].clamp(-self.spec.max_torque, self.spec.max_torque)
+    }
+
+    #[inline]
+    pub fn next_state(&self, state: &[f64], action: &[f64], next: &mut [f64]) {
+        let (theta, theta_dot) = (state[0], state[1]);
+        let u = self.torque(action);
+        let accel = self.gravity_gain * theta.sin() + self.torque_gain * u;
+        let new_theta_dot =
+            (theta_dot + accel * self.spec.dt).clamp(-self.spec.max_speed, self.spec.max_speed);
+        next[0] = theta + new_theta_dot * self.spec.dt;
+        next[1] = new_theta_dot;
+    }
+
+    #[inline]
+    pub fn reward(&self, state: &[f64], action: &[f64]) -> f64 {
+        let w = &self.spec.reward;
+        let u = self.torque(action);
+        let th = angle_normalize(state[0]);
+        -(w.angle_cost * th * th + w.velocity_cost * state[1] * state[1] + w.action_cost * u * u)
+    }
+
+    #[inline]
+    pub fn observe(&self, state: &[f64], obs: &mut [f64]) {
+        let (s, c) = state[0].sin_cos();
+        obs[0] = c;
+        obs[1] = s;
+        obs[2] = state[1];
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn angle_normalize_is_pythons_floored_modulo() {
+        // Python: ((x + pi) % (2*pi)) - pi
+        assert!((angle_normalize(0.5) - 0.5).abs() < 1e-15);
+        assert!((angle_normalize(4.0) - (4.0 - 2.0 * PI)).abs() < 1e-12);
+        assert!((angle_normalize(-4.0) - (-4.0 + 2.0 * PI)).abs() < 1e-12);
+        assert!((angle_normalize(PI) + PI).abs() < 1e-12);
+        assert!((angle_normalize(13.0) - (13.0 - 4.0 * PI)).abs() < 1e-12);
+    }
+
+    #[test]
+    fn one_step_by_hand() {
+        let p = PendulumSpec::default().validate().unwrap();
+        let (s, a) = ([1.0, 0.5], [3.0]); // torque clipped to 2
+        let mut n = [0.0; 2];
+        p.next_state(&s, &a, &mut n);
+        let thdot = 0.5 + (15.0 * 1.0f64.sin() + 3.0 * 2.0) * 0.05;
+        assert!((n[1] - thdot).abs() < 1e-15);
+        assert!((n[0] - (1.0 + thdot * 0.05)).abs() < 1e-15);
+        assert!((p.reward(&s, &a) + (1.0 + 0.1 * 0.25 + 0.001 * 4.0)).abs() < 1e-15);
+    }
+}

@@ -1,0 +1,60 @@
+//! The library's error type. Every variant names the file, key, argument or value at fault, in
+//! one line, so that `main` can print it as is.
+
+use std::path::PathBuf;
+
+/// Anything that stops a command. [`Error::is_bad_input`] tells the user's mistakes (exit code 2)
+/// from failures of the run itself (exit code 1).
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A key of a config or env file (or of a `--set`) has a value that is not allowed.
+    #[error("{origin}: {key}: {message}")]
+    Config {
+        origin: String,
+        key: String,
+        message: String,
+    },
+    /// A TOML file that does not parse.
+    #[error("{path}:{line}:{column}: TOML syntax error: {message}")]
+    Syntax {
+        path: String,
+        line: usize,
+        column: usize,
+        message: String,
+    },
+    /// A command-line argument that is malformed or inconsistent with the environment.
+    #[error("{arg}: {message}")]
+    Argument { arg: String, message: String },
+    /// An input file that is missing, unreadable or malformed.
+    #[error("{}: {message}", path.display())]
+    Input { path: PathBuf, message: String },
+    /// Writing an output failed (a full disk, a read-only directory).
+    #[error("cannot write {}: {source}", path.display())]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+impl Error {
+    /// True for mistakes in what the user typed or pointed us at (exit code 2).
+    pub fn is_bad_input(&self) -> bool {
+        !matches!(self, Error::Write { .. })
+    }
+
+    pub fn argument(arg: impl Into<String>, message: impl Into<String>) -> Self {
+        Error::Argument {
+            arg: arg.into(),
+            message: message.into(),
+        }
+    }
+
+    pub fn input(path: impl Into<PathBuf>, message: impl Into<String>) -> Self {
+        Error::Input {
+            path: path.into(),
+            message: message.into(),
+        }
+    }
+}
+
+pub type Result<T> = std::result::Result<T, Error>;

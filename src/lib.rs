@@ -1,0 +1,13 @@
+//! maxent: maximum-entropy reinforcement learning, sampled (soft actor-critic) and exact
+//! (tabular soft value iteration), on one problem definition. See DESIGN.md for the conventions.
+
+pub mod config;
+pub mod env;
+pub mod error;
+pub mod objective;
+pub mod rng;
+pub mod rollout;
+
+pub use config::Config;
+pub use env::Env;
+pub use error::{Error, Result};

@@ -1,0 +1,368 @@
+//! End-to-end tests of the `maxent` binary: environments against reference data, and bad input.
+
+mod util;
+
+use serde_json::Value;
+use util::{Dir, repo, shared};
+
+fn floats(v: &Value) -> Vec<f64> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_f64().unwrap())
+        .collect()
+}
+
+/// Every Gymnasium 1.4.0 Pendulum-v1 trajectory in `../shared/reference` replays through
+/// `maxent rollout` to 1e-5 in states, observations and rewards.
+#[test]
+fn pendulum_matches_gymnasium_reference_trajectories() {
+    let path = shared("reference/pendulum_v1_gymnasium.jsonl");
+    let text = std::fs::read_to_string(&path).expect("../shared/reference beside the repository");
+    let dir = Dir::new();
+    let mut count = 0;
+    for (i, line) in text.lines().filter(|l| !l.trim().is_empty()).enumerate() {
+        let reference: Value = serde_json::from_str(line).unwrap();
+        let actions = floats(&reference["actions"]);
+        let lines: Vec<String> = actions.iter().map(|a| format!("{a:?}")).collect();
+        dir.write("actions.txt", &lines.join("\n"));
+        let init = floats(&reference["init"]);
+        let state = format!("{:?},{:?}", init[0], init[1]);
+        let out = dir
+            .maxent(&[
+                "rollout",
+                "--env",
+                "pendulum",
+                "--state",
+                &state,
+                "--actions",
+                "actions.txt",
+                "--json",
+            ])
+            .json();
+        let n = actions.len().min(200);
+        assert_eq!(
+            out["rewards"].as_array().unwrap().len(),
+            n,
+            "trajectory {i}"
+        );
+        for t in 0..n {
+            for key in ["states", "obs"] {
+                let ours = floats(&out[if key == "obs" { "observations" } else { key }][t]);
+                let theirs = floats(&reference[key][t]);
+                for (a, b) in ours.iter().zip(&theirs) {
+                    assert!(
+                        (a - b).abs() < 1e-5,
+                        "trajectory {i} step {t} {key}: {ours:?} vs {theirs:?}"
+                    );
+                }
+            }
+            let (a, b) = (
+                out["rewards"][t].as_f64().unwrap(),
+                reference["rewards"][t].as_f64().unwrap(),
+            );
+            assert!(
+                (a - b).abs() < 1e-5,
+                "trajectory {i} step {t} reward: {a} vs {b}"
+            );
+            assert!(!out["terminated"][t].as_bool().unwrap());
+            assert_eq!(out["truncated"][t].as_bool().unwrap(), t + 1 == 200);
+        }
+        count += 1;
+    }
+    assert!(count >= 12, "only {count} reference trajectories");
+}
+
+#[test]
+fn multigoal_rollout_reaches_a_goal_and_terminates() {
+    let dir = Dir::new();
+    dir.write("actions.txt", "1,0\n1,0\n1,0\n1,0\n1,0\n1,0\n");
+    let out = dir
+        .maxent(&[
+            "rollout",
+            "--env",
+            "multigoal",
+            "--state",
+            "0,0",
+            "--actions",
+            "actions.txt",
+            "--json",
+        ])
+        .json();
+    // x = 1, 2, 3, 4.  Reward -(5-x)^2 - 30·1, +10 once within radius 1 of (5, 0) (strictly).
+    let rewards = floats(&out["rewards"]);
+    assert_eq!(
+        rewards,
+        [
+            -16.0 - 30.0,
+            -9.0 - 30.0,
+            -4.0 - 30.0,
+            -1.0 - 30.0 + 0.0,
+            -30.0 + 10.0
+        ]
+    );
+    let terminated: Vec<bool> = out["terminated"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b.as_bool().unwrap())
+        .collect();
+    assert_eq!(terminated, [false, false, false, false, true]);
+    assert_eq!(floats(&out["states"][4]), [5.0, 0.0]);
+}
+
+#[test]
+fn env_overrides_and_env_files_apply_to_rollout() {
+    let dir = Dir::new();
+    dir.write("actions.txt", "0.5\n0.5\n");
+    let env = dir.write(
+        "slow.toml",
+        "kind = \"point_mass\"\ndt = 0.1\nbound = 3.0\n[reward]\ntargets = [[1.0]]\n",
+    );
+    let out = dir
+        .maxent(&[
+            "rollout",
+            "--env",
+            env.to_str().unwrap(),
+            "--state",
+            "0",
+            "--actions",
+            "actions.txt",
+            "--set",
+            "env.dt=2.0",
+            "--json",
+        ])
+        .json();
+    // x' = clip(x + 2·0.5, ±3): 1, 2; reward −(x' − 1)².
+    assert_eq!(floats(&out["rewards"]), [0.0, -1.0]);
+    assert_eq!(floats(&out["observations"][1]), [2.0]);
+}
+
+#[test]
+fn noisy_rollouts_are_reproducible_per_seed() {
+    let dir = Dir::new();
+    dir.write("actions.txt", &"0.3\n".repeat(20));
+    let run = |seed: &str| {
+        dir.maxent(&[
+            "rollout",
+            "--env",
+            "point_mass_noisy",
+            "--state",
+            "0",
+            "--actions",
+            "actions.txt",
+            "--seed",
+            seed,
+            "--json",
+        ])
+        .json()
+    };
+    assert_eq!(run("3"), run("3"));
+    assert_ne!(run("3")["states"], run("4")["states"]);
+}
+
+#[test]
+fn resolved_config_reads_back_to_itself() {
+    let dir = Dir::new();
+    let first = dir.maxent(&[
+        "config",
+        "--config",
+        &repo("configs/pendulum.toml"),
+        "--set",
+        "objective.alpha=0.2",
+        "--set",
+        "env.dt=0.02",
+    ]);
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    assert!(first.stdout.contains("dt = 0.02") && first.stdout.contains("alpha = 0.2"));
+    let path = dir.write("resolved.toml", &first.stdout);
+    let second = dir.maxent(&["config", "--config", path.to_str().unwrap()]);
+    assert_eq!(second.stdout, first.stdout);
+}
+
+#[test]
+fn bad_input_exits_2_with_one_line_naming_the_culprit() {
+    let dir = Dir::new();
+    let pendulum = repo("configs/pendulum.toml");
+    let broken = dir.write("broken.toml", "name = \"x\"\n[train\ntotal_steps = 5\n");
+    let unknown = dir.write("unknown.toml", "[train]\ntotal_stepz = 5\n");
+    let badenv = dir.write("badenv.toml", "env = \"cartpole\"\n");
+    let inline = dir.write("inline.toml", "[env]\nkind = \"point_mass\"\ndims = 3\n");
+    let typed = dir.write("typed.toml", "[agent]\nhidden = \"big\"\n");
+    let cases: Vec<(Vec<&str>, Vec<&str>)> = vec![
+        (
+            vec!["config", "--config", broken.to_str().unwrap()],
+            vec!["broken.toml:2:", "TOML syntax"],
+        ),
+        (
+            vec!["config", "--config", unknown.to_str().unwrap()],
+            vec!["unknown.toml", "train", "total_stepz"],
+        ),
+        (
+            vec![
+                "config",
+                "--config",
+                &pendulum,
+                "--set",
+                "objective.gamma=1.5",
+            ],
+            vec!["objective.gamma", "1.5"],
+        ),
+        (
+            vec![
+                "config",
+                "--config",
+                &pendulum,
+                "--set",
+                "train.batch_size=0",
+            ],
+            vec!["train.batch_size", "0"],
+        ),
+        (
+            vec![
+                "config",
+                "--config",
+                &pendulum,
+                "--set",
+                "train.buffer_size=10",
+            ],
+            vec!["train.buffer_size", "batch_size = 256"],
+        ),
+        (
+            vec!["config", "--config", &pendulum, "--set", "train.nope=1"],
+            vec!["--set train.nope=1", "unknown key"],
+        ),
+        (
+            vec![
+                "config",
+                "--config",
+                &pendulum,
+                "--set",
+                "train.total_steps",
+            ],
+            vec!["--set train.total_steps", "KEY=VALUE"],
+        ),
+        (
+            vec![
+                "config",
+                "--config",
+                &pendulum,
+                "--set",
+                "solver.actions=[4,4]",
+            ],
+            vec!["solver.actions", "1 action dimensions"],
+        ),
+        (
+            vec!["config", "--config", &pendulum, "--set", "env.max_torque=0"],
+            vec!["env.max_torque", "> 0"],
+        ),
+        (
+            vec![
+                "config",
+                "--config",
+                &pendulum,
+                "--set",
+                "env.reward.nope=0",
+            ],
+            vec!["unknown key", "env.reward.nope"],
+        ),
+        (
+            vec!["config", "--config", badenv.to_str().unwrap()],
+            vec!["badenv.toml", "env", "cartpole"],
+        ),
+        (
+            vec!["config", "--config", inline.to_str().unwrap()],
+            vec!["inline.toml", "env.dims", "3"],
+        ),
+        (
+            vec!["config", "--config", typed.to_str().unwrap()],
+            vec!["typed.toml", "agent.hidden", "invalid type"],
+        ),
+        (
+            vec!["config", "--config", "missing.toml"],
+            vec!["missing.toml", "no such file"],
+        ),
+        (
+            vec![
+                "rollout",
+                "--env",
+                "cartpole",
+                "--state",
+                "0",
+                "--actions",
+                "a.txt",
+            ],
+            vec!["cartpole", "unknown env"],
+        ),
+        (
+            vec![
+                "rollout",
+                "--env",
+                "pendulum",
+                "--state",
+                "0",
+                "--actions",
+                "a.txt",
+            ],
+            vec!["--state 0", "expected 2"],
+        ),
+        (
+            vec![
+                "rollout",
+                "--env",
+                "pendulum",
+                "--state",
+                "0,x",
+                "--actions",
+                "a.txt",
+            ],
+            vec!["--state 0,x", "numbers"],
+        ),
+        (
+            vec![
+                "rollout",
+                "--env",
+                "pendulum",
+                "--state",
+                "0,0",
+                "--actions",
+                "a.txt",
+            ],
+            vec!["a.txt", "no such file"],
+        ),
+        (
+            vec![
+                "rollout",
+                "--env",
+                "pendulum",
+                "--state",
+                "0,0",
+                "--actions",
+                "bad.txt",
+            ],
+            vec!["bad.txt", "line 2", "zero"],
+        ),
+        (
+            vec![
+                "rollout",
+                "--env",
+                "pendulum",
+                "--state",
+                "0,0",
+                "--actions",
+                "bad.txt",
+                "--set",
+                "train.x=1",
+            ],
+            vec!["--set train.x=1", "env.KEY"],
+        ),
+        (vec!["rollout", "--env", "pendulum"], vec!["required"]),
+        (vec!["frobnicate"], vec!["frobnicate"]),
+    ];
+    dir.write("bad.txt", "0.5\nzero\n");
+    for (args, needles) in cases {
+        let run = dir.maxent(&args);
+        eprintln!("{args:?} -> {}", run.stderr.trim());
+        run.assert_bad_input(&needles);
+    }
+}
