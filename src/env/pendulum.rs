@@ -118,8 +118,10 @@ impl PendulumSpec {
 /// Gymnasium's `((x + π) mod 2π) − π` with Python's floored modulo: a value in `[−π, π)`.
 #[inline]
 pub fn angle_normalize(x: f64) -> f64 {
+    const TAU: f64 = 2.0 * PI;
+    const INV_TAU: f64 = 1.0 / TAU;
     let y = x + PI;
-    y - (2.0 * PI) * (y / (2.0 * PI)).floor() - PI
+    y - TAU * (y * INV_TAU).floor() - PI
 }
 
 impl Pendulum {
@@ -155,26 +157,51 @@ impl Pendulum {
 
     #[inline]
     pub fn next_state(&self, state: &[f64], action: &[f64], next: &mut [f64]) {
-        let (theta, theta_dot) = (state[0], state[1]);
-        let u = self.torque(action);
-        let accel = self.gravity_gain * theta.sin() + self.torque_gain * u;
+        self.integrate(state, state[0].sin(), self.torque(action), next);
+    }
+
+    /// The step given `sin θ` (which the previous observation already holds).
+    #[inline]
+    fn integrate(&self, state: &[f64], sin_theta: f64, u: f64, next: &mut [f64]) {
+        let accel = self.gravity_gain * sin_theta + self.torque_gain * u;
         let new_theta_dot =
-            (theta_dot + accel * self.spec.dt).clamp(-self.spec.max_speed, self.spec.max_speed);
-        next[0] = theta + new_theta_dot * self.spec.dt;
+            (state[1] + accel * self.spec.dt).clamp(-self.spec.max_speed, self.spec.max_speed);
+        next[0] = state[0] + new_theta_dot * self.spec.dt;
         next[1] = new_theta_dot;
     }
 
     #[inline]
     pub fn reward(&self, state: &[f64], action: &[f64]) -> f64 {
+        self.cost(state, self.torque(action))
+    }
+
+    #[inline]
+    fn cost(&self, state: &[f64], u: f64) -> f64 {
         let w = &self.spec.reward;
-        let u = self.torque(action);
         let th = angle_normalize(state[0]);
         -(w.angle_cost * th * th + w.velocity_cost * state[1] * state[1] + w.action_cost * u * u)
     }
 
+    /// One simulated step that reuses the observation of `state` (`obs[1] = sin θ`), so each
+    /// step costs one `sin_cos` instead of a `sin` and a `sin_cos`. Returns the reward.
+    #[inline]
+    pub fn step_observed(
+        &self,
+        state: &[f64],
+        obs: &[f64],
+        action: &[f64],
+        next: &mut [f64],
+        next_obs: &mut [f64],
+    ) -> f64 {
+        let u = self.torque(action);
+        self.integrate(state, obs[1], u, next);
+        self.observe(next, next_obs);
+        self.cost(state, u)
+    }
+
     #[inline]
     pub fn observe(&self, state: &[f64], obs: &mut [f64]) {
-        let (s, c) = state[0].sin_cos();
+        let (s, c) = libm::sincos(state[0]);
         obs[0] = c;
         obs[1] = s;
         obs[2] = state[1];

@@ -3,7 +3,7 @@
 use rand::Rng;
 use rand_distr::StandardNormal;
 
-use super::{Env, MAX_STATE_DIM};
+use super::{Env, MAX_OBS_DIM, MAX_STATE_DIM};
 
 /// What one step returns besides the observation. `terminated` means the next state is
 /// absorbing (its value is 0); `truncated` means the time limit cut the episode and the next
@@ -20,6 +20,8 @@ pub struct Transition {
 pub struct Simulator {
     env: Env,
     state: [f64; MAX_STATE_DIM],
+    /// The observation of `state`, kept for [`Env::simulate`].
+    obs: [f64; MAX_OBS_DIM],
     steps: usize,
     noisy: bool,
 }
@@ -30,6 +32,7 @@ impl Simulator {
         Simulator {
             env,
             state: [0.0; MAX_STATE_DIM],
+            obs: [0.0; MAX_OBS_DIM],
             steps: 0,
             noisy,
         }
@@ -52,15 +55,20 @@ impl Simulator {
     /// Starts an episode from a random initial state and writes its observation.
     pub fn reset(&mut self, rng: &mut impl Rng, obs: &mut [f64]) {
         self.env.reset(rng, &mut self.state);
-        self.steps = 0;
-        self.env.observe(self.state(), obs);
+        self.start(obs);
     }
 
     /// Starts an episode from a given state (`state.len()` must be the state dimension).
     pub fn reset_to(&mut self, state: &[f64], obs: &mut [f64]) {
         self.state[..state.len()].copy_from_slice(state);
+        self.start(obs);
+    }
+
+    fn start(&mut self, obs: &mut [f64]) {
         self.steps = 0;
-        self.env.observe(self.state(), obs);
+        let (n, m) = (self.env.state_dim(), self.env.obs_dim());
+        self.env.observe(&self.state[..n], &mut self.obs[..m]);
+        obs.copy_from_slice(&self.obs[..m]);
     }
 
     /// Applies `action` (clipped by the env), draws the transition noise if any, and writes the
