@@ -28,6 +28,15 @@ pub enum Error {
     /// An input file that is missing, unreadable or malformed.
     #[error("{}: {message}", path.display())]
     Input { path: PathBuf, message: String },
+    /// The solver stopped at its iteration limit above tolerance (the solution is still saved).
+    #[error(
+        "did not converge: residual {residual:.3e} > tolerance {tolerance:e} after {iterations} iterations (solution saved anyway; raise solver.max_iterations)"
+    )]
+    NotConverged {
+        residual: f64,
+        tolerance: f64,
+        iterations: usize,
+    },
     /// Writing an output failed (a full disk, a read-only directory).
     #[error("cannot write {}: {source}", path.display())]
     Write {
@@ -39,7 +48,7 @@ pub enum Error {
 impl Error {
     /// True for mistakes in what the user typed or pointed us at (exit code 2).
     pub fn is_bad_input(&self) -> bool {
-        !matches!(self, Error::Write { .. })
+        !matches!(self, Error::Write { .. } | Error::NotConverged { .. })
     }
 
     pub fn argument(arg: impl Into<String>, message: impl Into<String>) -> Self {

@@ -4,7 +4,10 @@
 pub mod config;
 pub mod env;
 pub mod error;
+pub mod exact;
+pub mod io;
 pub mod objective;
+pub mod progress;
 pub mod rng;
 pub mod rollout;
 

@@ -7,7 +7,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use maxent::{Config, Error, config, rollout};
+use maxent::exact::Solution;
+use maxent::{Config, Error, config, progress, rollout};
 
 #[derive(Parser)]
 #[command(
@@ -40,6 +41,30 @@ enum Command {
         #[arg(long = "set", value_name = "KEY=VALUE")]
         sets: Vec<String>,
         /// Print one JSON object on stdout.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Solve a config's problem exactly (tabular soft value iteration) into a solution dir.
+    Solve {
+        #[arg(long)]
+        config: PathBuf,
+        /// Solution directory (default: runs/<name>-exact).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Override a key: KEY=VALUE, the value read as TOML (repeatable).
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        sets: Vec<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Value and policy at a state, from one or more solutions.
+    Query {
+        /// A solution directory (repeatable).
+        #[arg(long)]
+        exact: Vec<PathBuf>,
+        /// The state, components separated by commas.
+        #[arg(long, allow_hyphen_values = true)]
+        state: String,
         #[arg(long)]
         json: bool,
     },
@@ -121,6 +146,81 @@ fn run(cli: Cli) -> Result<(), Error> {
                         out.observations[i]
                     );
                 }
+            }
+        }
+        Command::Solve {
+            config,
+            out,
+            sets,
+            json,
+        } => {
+            let config = Config::load(&config, &sets)?;
+            let out =
+                out.unwrap_or_else(|| PathBuf::from("runs").join(format!("{}-exact", config.name)));
+            let bar = progress::solver();
+            let (solution, summary) = Solution::solve(&config, |it, res| {
+                bar.set_message(format!("iteration {it}  residual {res:.3e}"));
+                bar.tick();
+            })?;
+            bar.finish_and_clear();
+            solution.save(&out, &summary)?;
+            let s = &summary;
+            eprintln!(
+                "solved {} states × {} actions in {:.2} s ({} iterations, residual {:.2e}, peak {:.0} MiB) → {}",
+                s.states,
+                s.actions,
+                s.wall_seconds,
+                s.stats.iterations,
+                s.stats.residual,
+                s.peak_memory_mib,
+                out.display()
+            );
+            if json {
+                let mut value = serde_json::to_value(s).expect("plain data");
+                value["out"] = out.display().to_string().into();
+                print_json(&value);
+            }
+            if !s.stats.converged {
+                return Err(Error::NotConverged {
+                    residual: s.stats.residual,
+                    tolerance: config.solver.tolerance,
+                    iterations: s.stats.iterations,
+                });
+            }
+        }
+        Command::Query { exact, state, json } => {
+            if exact.is_empty() {
+                return Err(Error::argument("query", "give at least one --exact DIR"));
+            }
+            let mut sources = Vec::new();
+            for dir in &exact {
+                let solution = Solution::load(dir)?;
+                let x = rollout::parse_vector("--state", &state, solution.config.env.state_dim())?;
+                let l = solution.lookahead(&x);
+                if !json {
+                    println!(
+                        "exact {}: v = {:.6}  policy mean = {:?}  std = {:?}",
+                        dir.display(),
+                        l.v,
+                        l.policy_mean,
+                        l.policy_std
+                    );
+                }
+                let mut value = serde_json::to_value(&l).expect("plain data");
+                value["source"] = "exact".into();
+                value["dir"] = dir.display().to_string().into();
+                value["actions"] = serde_json::to_value(
+                    solution
+                        .actions
+                        .all()
+                        .chunks(solution.actions.dim())
+                        .collect::<Vec<_>>(),
+                )
+                .expect("numbers");
+                sources.push(value);
+            }
+            if json {
+                print_json(&serde_json::json!({ "state": state, "sources": sources }));
             }
         }
         Command::Config { config, sets } => {

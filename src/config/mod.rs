@@ -51,6 +51,8 @@ impl Default for ConfigSpec {
 /// A validated run config.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
+    /// Where it came from (a file path), for error messages.
+    pub origin: String,
     pub name: String,
     pub seed: u64,
     pub env: Env,
@@ -177,6 +179,7 @@ impl Config {
         };
         let resolved = toml::Table::try_from(&resolved).expect("a config is plain data");
         Ok(Config {
+            origin: origin.to_string(),
             name,
             seed,
             env,
@@ -191,6 +194,16 @@ impl Config {
     /// The fully resolved config, env included: re-reading it gives the same config.
     pub fn to_toml(&self) -> String {
         toml::to_string(&self.resolved).expect("a config is plain data")
+    }
+
+    /// The resolved config as a table.
+    pub fn resolved(&self) -> &toml::Table {
+        &self.resolved
+    }
+
+    /// An error about one of this config's keys.
+    pub fn error(&self, key: &str, message: impl Into<String>) -> Error {
+        config_error(self.origin.clone(), key, message)
     }
 }
 

@@ -1,0 +1,64 @@
+//! Files that are never half-written: a directory is filled under a temporary name beside its
+//! destination and renamed into place, so a crash leaves either the old one or the new one.
+
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+
+fn write_error(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
+    move |source| Error::Write {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Fills a fresh directory with `fill` and renames it to `dest`, replacing what was there.
+pub fn write_dir_atomically(dest: &Path, fill: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
+    let parent = match dest.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    std::fs::create_dir_all(&parent).map_err(write_error(&parent))?;
+    let name = dest
+        .file_name()
+        .map_or("out".into(), |n| n.to_string_lossy().into_owned());
+    let tmp = parent.join(format!(".{name}.tmp-{}", std::process::id()));
+    if tmp.exists() {
+        std::fs::remove_dir_all(&tmp).map_err(write_error(&tmp))?;
+    }
+    std::fs::create_dir(&tmp).map_err(write_error(&tmp))?;
+    if let Err(e) = fill(&tmp) {
+        let _ = std::fs::remove_dir_all(&tmp);
+        return Err(e);
+    }
+    let old = parent.join(format!(".{name}.old-{}", std::process::id()));
+    let had_old = dest.exists();
+    if had_old {
+        std::fs::rename(dest, &old).map_err(write_error(dest))?;
+    }
+    std::fs::rename(&tmp, dest).map_err(write_error(dest))?;
+    if had_old {
+        let _ = std::fs::remove_dir_all(&old);
+    }
+    Ok(())
+}
+
+/// Writes a file and flushes it to disk (inside a directory that is renamed afterwards).
+pub fn write_file(path: &Path, bytes: impl AsRef<[u8]>) -> Result<()> {
+    use std::io::Write;
+    let mut f = std::fs::File::create(path).map_err(write_error(path))?;
+    f.write_all(bytes.as_ref()).map_err(write_error(path))?;
+    f.sync_all().map_err(write_error(path))
+}
+
+/// Peak resident memory of this process so far, in MiB (Linux; 0 where unknown).
+pub fn peak_memory_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        })
+        .map_or(0.0, |kb| kb / 1024.0)
+}

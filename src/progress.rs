@@ -1,0 +1,14 @@
+//! Progress on stderr (indicatif). Hidden when stderr is not a terminal, so logs and `--json`
+//! pipelines stay clean.
+
+use indicatif::{ProgressBar, ProgressStyle};
+
+/// A spinner with a message, for the solver's iterations.
+pub fn solver() -> ProgressBar {
+    let bar = ProgressBar::new_spinner();
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} solve {elapsed_precise} {msg}")
+            .expect("valid template"),
+    );
+    bar
+}
