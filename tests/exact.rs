@@ -1,0 +1,269 @@
+//! The exact solver against closed forms, brute force and its own Bellman residual (DESIGN §2's
+//! verification ladder). Each test states the closed form it checks.
+
+use maxent::Config;
+use maxent::exact::{SoftBellman, Solution, TabularMdp};
+use maxent::objective::{ActionPrior, Backup};
+
+/// A config from TOML text (`env` inline or by name), solved.
+fn config(text: &str) -> Config {
+    let table: toml::Table = toml::from_str(text).unwrap();
+    Config::from_table(table, "test", None, None, &[]).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn solve(text: &str) -> Solution {
+    Solution::solve(&config(text), |_, _| {}).unwrap().0
+}
+
+/// `V(0)` of a one-step problem on a 1-D point mass whose next position is the action itself
+/// (`x' = 0 + u`), so the reward is a function of the action alone.
+fn bandit(k_cells: usize, alpha: f64, reward: &str) -> f64 {
+    let s = solve(&format!(
+        "[objective]\nalpha = {alpha}\nhorizon = 1\ngamma = 1.0\n[solver]\nstates = [41]\nactions = [{k_cells}]\n\
+         [env]\nkind = \"point_mass\"\ndt = 1.0\nmax_action = 1.0\nbound = 10.0\n[env.reward]\n{reward}"
+    ));
+    s.lookahead(&[0.0]).v
+}
+
+fn erf(x: f64) -> f64 {
+    libm::erf(x)
+}
+
+#[test]
+fn bandit_quadratic_reward_matches_the_erf_form() {
+    // r = −k(a − a₀)² on [−1, 1]:  V = α·log( √(πα/k)/2 · [erf(√(k/α)(1 − a₀)) − erf(√(k/α)(−1 − a₀))] )
+    let (k, a0, alpha): (f64, f64, f64) = (3.0, 0.4, 0.7);
+    let c = (k / alpha).sqrt();
+    let exact = alpha
+        * ((std::f64::consts::PI * alpha / k).sqrt() / 2.0
+            * (erf(c * (1.0 - a0)) - erf(c * (-1.0 - a0))))
+        .ln();
+    let reward = format!("position_cost = {k}\ntargets = [[{a0}]]");
+    let errors: Vec<f64> = [5, 20, 80]
+        .iter()
+        .map(|&kc| ((bandit(kc, alpha, &reward) - exact) / exact).abs())
+        .collect();
+    eprintln!("quadratic bandit: V = {exact:.6}, relative errors {errors:?}");
+    // The midpoint rule is second order: each 4× refinement cuts the error ~16×.
+    assert!(
+        errors[0] > 10.0 * errors[1] && errors[1] > 10.0 * errors[2],
+        "{errors:?}"
+    );
+    assert!(errors[2] < 5e-4, "{errors:?}");
+}
+
+#[test]
+fn bandit_linear_reward_matches_the_sinh_form() {
+    // position_cost p, action_cost −p, target t:  r = −p(u − t)² + p·u² = 2pt·u − pt² = b·a + C.
+    // V = C + α·log(2α·sinh(b/α)/b)
+    let (p, t, alpha): (f64, f64, f64) = (0.25, 3.0, 0.5);
+    let (b, c) = (2.0 * p * t, -p * t * t);
+    let exact = c + alpha * (2.0 * alpha * (b / alpha).sinh() / b).ln();
+    let reward = format!(
+        "position_cost = {p}\naction_cost = {}\ntargets = [[{t}]]",
+        -p
+    );
+    let errors: Vec<f64> = [5, 20, 80]
+        .iter()
+        .map(|&kc| ((bandit(kc, alpha, &reward) - exact) / exact).abs())
+        .collect();
+    eprintln!("linear bandit: V = {exact:.6}, relative errors {errors:?}");
+    // The midpoint rule is second order: each 4× refinement cuts the error ~16×.
+    assert!(
+        errors[0] > 10.0 * errors[1] && errors[1] > 10.0 * errors[2],
+        "{errors:?}"
+    );
+    assert!(errors[2] < 5e-4, "{errors:?}");
+}
+
+#[test]
+fn bandit_constant_reward_is_c_plus_alpha_log_width() {
+    // The pendulum without action cost: r = −(θ² + 0.1·θ̇²) = C whatever the torque, on [−1, 1]:
+    // V = C + α·log 2, exactly for every K (and α·log 2 less under the uniform prior).
+    for (prior, shift) in [("lebesgue", 0.3 * 2f64.ln()), ("uniform", 0.0)] {
+        let table: toml::Table = toml::from_str(&format!(
+            "env = \"pendulum\"\n[objective]\nalpha = 0.3\nhorizon = 1\ngamma = 1.0\naction_prior = \"{prior}\"\n\
+             [solver]\nstates = [8, 5]\nactions = [7]"
+        ))
+        .unwrap();
+        let sets = [
+            "env.max_torque=1.0".to_string(),
+            "env.reward.action_cost=0.0".to_string(),
+        ];
+        let cfg = Config::from_table(table, "test", None, None, &sets).unwrap();
+        let s = Solution::solve(&cfg, |_, _| {}).unwrap().0;
+        let (theta, theta_dot): (f64, f64) = (0.7, -1.5);
+        let c = -(theta * theta + 0.1 * theta_dot * theta_dot);
+        let v = s.lookahead(&[theta, theta_dot]).v;
+        assert!(
+            (v - (c + shift)).abs() < 1e-12,
+            "{prior}: {v} vs {}",
+            c + shift
+        );
+    }
+}
+
+/// The soft LQR closed form of DESIGN §2 for `x' = x + b·u + w`, `w ~ N(0, σ²)`,
+/// `r = −(q·x'² + ρ·u²)`: `V(x) = −p·x² − c`, `π*(u|x) = N(−(p̃b/h)·x, α/(2h))`.
+struct SoftLqr {
+    p: f64,
+    c: f64,
+    gain: f64,
+    std: f64,
+}
+
+fn soft_lqr(b: f64, q: f64, rho: f64, sigma: f64, gamma: f64, alpha: f64) -> SoftLqr {
+    let mut p = 0.0;
+    for _ in 0..10_000 {
+        let pt = q + gamma * p;
+        let h = rho + pt * b * b;
+        p = pt - pt * pt * b * b / h;
+    }
+    let pt = q + gamma * p;
+    let h = rho + pt * b * b;
+    let c = (pt * sigma * sigma - alpha / 2.0 * (std::f64::consts::PI * alpha / h).ln())
+        / (1.0 - gamma);
+    SoftLqr {
+        p,
+        c,
+        gain: pt * b / h,
+        std: (alpha / (2.0 * h)).sqrt(),
+    }
+}
+
+#[test]
+fn soft_lqr_matches_the_riccati_closed_form() {
+    let (gamma, alpha) = (0.9, 0.2);
+    let s = solve(&format!(
+        "env = \"point_mass_lqr\"\n[objective]\ngamma = {gamma}\nalpha = {alpha}\n[solver]\nstates = [401]\nactions = [161]\ntolerance = 1e-9"
+    ));
+    // envs/point_mass_lqr.toml: b = dt = 0.5, q = 1, ρ = 0.5, σ = 0.1; bounds ±10 (x), ±8 (u).
+    let lqr = soft_lqr(0.5, 1.0, 0.5, 0.1, gamma, alpha);
+    eprintln!(
+        "closed form: p = {:.6}, c = {:.6}, gain = {:.6}, std = {:.6}",
+        lqr.p, lqr.c, lqr.gain, lqr.std
+    );
+    for x in [-3.0, -1.5, -0.5, 0.0, 0.7, 2.0, 3.0] {
+        let l = s.lookahead(&[x]);
+        let v = -lqr.p * x * x - lqr.c;
+        let mean = -lqr.gain * x;
+        eprintln!(
+            "x = {x:5.2}: V {:.5} vs {v:.5} ({:.2e} rel), mean {:.5} vs {mean:.5}, std {:.5} vs {:.5}",
+            l.v,
+            ((l.v - v) / v).abs(),
+            l.policy_mean[0],
+            l.policy_std[0],
+            lqr.std
+        );
+        assert!(((l.v - v) / v).abs() < 0.01, "V({x}) = {} vs {v}", l.v);
+        assert!(
+            (l.policy_mean[0] - mean).abs() < 0.01 * lqr.std.max(mean.abs()),
+            "mean at {x}: {} vs {mean}",
+            l.policy_mean[0]
+        );
+        assert!(
+            ((l.policy_std[0] - lqr.std) / lqr.std).abs() < 0.01,
+            "std at {x}: {} vs {}",
+            l.policy_std[0],
+            lqr.std
+        );
+    }
+}
+
+/// A 3-state, 2-action chain with stochastic, partly absorbing transitions.
+fn chain() -> TabularMdp {
+    // (reward, terminal probability, [(next, probability)]) for pair s·2 + a.
+    let pairs: [(f64, f64, &[(u32, f64)]); 6] = [
+        (0.5, 0.0, &[(0, 0.3), (1, 0.7)]),
+        (-1.0, 0.0, &[(2, 1.0)]),
+        (0.0, 0.2, &[(0, 0.5), (2, 0.3)]),
+        (1.5, 0.0, &[(1, 0.6), (2, 0.4)]),
+        (-0.5, 0.5, &[(0, 0.5)]),
+        (2.0, 0.0, &[(0, 0.1), (1, 0.1), (2, 0.8)]),
+    ];
+    let mut mdp = TabularMdp {
+        n_states: 3,
+        n_actions: 2,
+        reward: vec![],
+        terminal: vec![],
+        offsets: vec![0],
+        next: vec![],
+        prob: vec![],
+        log_cell: 0.0,
+    };
+    for (r, term, row) in pairs {
+        mdp.reward.push(r);
+        mdp.terminal.push(term);
+        for &(j, p) in row {
+            mdp.next.push(j);
+            mdp.prob.push(p);
+        }
+        mdp.offsets.push(mdp.next.len());
+    }
+    mdp
+}
+
+/// `β_t(s) = Σ over all trajectories from s of p(τ)·exp(Σ r)`, with actions uniform
+/// (`p(a|s) = 1/2`), absorbing transitions ending the sum, and `T − t` steps left.
+fn brute_force_message(mdp: &TabularMdp, s: usize, steps_left: usize) -> f64 {
+    if steps_left == 0 {
+        return 1.0;
+    }
+    let mut total = 0.0;
+    for a in 0..2 {
+        let k = s * 2 + a;
+        let (next, prob) = mdp.row(k);
+        let mut future = mdp.terminal[k]; // absorbed: nothing more, exp(0) = 1
+        for (&j, &p) in next.iter().zip(prob) {
+            future += p * brute_force_message(mdp, j as usize, steps_left - 1);
+        }
+        total += 0.5 * mdp.reward[k].exp() * future;
+    }
+    total
+}
+
+#[test]
+fn inference_backup_is_the_textbook_backward_message() {
+    // α = 1, γ = 1, horizon T, uniform prior, inference backup: exp(V_t(s)) = β_t(s) = p(o_{t:T}|s).
+    let mdp = chain();
+    let horizon = 4;
+    let bellman = SoftBellman::new(&mdp, 1.0, 1.0, Backup::Inference, ActionPrior::Uniform);
+    let (values, stats) = bellman.solve_finite(horizon, |_, _| {});
+    assert_eq!(values.len(), horizon);
+    assert_eq!(stats.iterations, horizon);
+    for (t, v) in values.iter().enumerate() {
+        for s in 0..3 {
+            let beta = brute_force_message(&mdp, s, horizon - t);
+            assert!(
+                (v[s].exp() - beta).abs() < 1e-12 * beta,
+                "t={t} s={s}: exp V = {} vs β = {beta}",
+                v[s].exp()
+            );
+        }
+    }
+}
+
+#[test]
+fn newton_agrees_with_plain_value_iteration() {
+    // The discounted fixed point by Newton steps equals the one by repeated sweeps V ← TV.
+    for backup in [Backup::Maxent, Backup::Inference] {
+        let mdp = chain();
+        let bellman = SoftBellman::new(&mdp, 0.95, 0.7, backup, ActionPrior::Lebesgue);
+        let (v, stats) = bellman.solve_discounted(1e-12, 100, |_, _| {});
+        assert!(stats.converged && stats.iterations < 20, "{stats:?}");
+        let mut w = vec![0.0; 3];
+        let mut out = vec![0.0; 3];
+        for _ in 0..2000 {
+            bellman.sweep(&w, &w, &mut out);
+            std::mem::swap(&mut w, &mut out);
+        }
+        for s in 0..3 {
+            assert!(
+                (v[s] - w[s]).abs() < 1e-10,
+                "{backup:?} s={s}: {} vs {}",
+                v[s],
+                w[s]
+            );
+        }
+    }
+}
