@@ -170,54 +170,42 @@ fn soft_lqr_matches_the_riccati_closed_form() {
     }
 }
 
-/// A 3-state, 2-action chain with stochastic, partly absorbing transitions.
+/// A 3-state, 2-action chain with stochastic, partly absorbing transitions: per pair, its reward,
+/// terminal probability and `(next state, probability)` list.
+const CHAIN: [(f64, f64, &[(u32, f64)]); 6] = [
+    (0.5, 0.0, &[(0, 0.3), (1, 0.7)]),
+    (-1.0, 0.0, &[(2, 1.0)]),
+    (0.0, 0.2, &[(0, 0.5), (2, 0.3)]),
+    (1.5, 0.0, &[(1, 0.6), (2, 0.4)]),
+    (-0.5, 0.5, &[(0, 0.5)]),
+    (2.0, 0.0, &[(0, 0.1), (1, 0.1), (2, 0.8)]),
+];
+
 fn chain() -> TabularMdp {
-    // (reward, terminal probability, [(next, probability)]) for pair s·2 + a.
-    let pairs: [(f64, f64, &[(u32, f64)]); 6] = [
-        (0.5, 0.0, &[(0, 0.3), (1, 0.7)]),
-        (-1.0, 0.0, &[(2, 1.0)]),
-        (0.0, 0.2, &[(0, 0.5), (2, 0.3)]),
-        (1.5, 0.0, &[(1, 0.6), (2, 0.4)]),
-        (-0.5, 0.5, &[(0, 0.5)]),
-        (2.0, 0.0, &[(0, 0.1), (1, 0.1), (2, 0.8)]),
-    ];
-    let mut mdp = TabularMdp {
-        n_states: 3,
-        n_actions: 2,
-        reward: vec![],
-        terminal: vec![],
-        offsets: vec![0],
-        next: vec![],
-        prob: vec![],
-        log_cell: 0.0,
-    };
-    for (r, term, row) in pairs {
-        mdp.reward.push(r);
-        mdp.terminal.push(term);
-        for &(j, p) in row {
-            mdp.next.push(j);
-            mdp.prob.push(p);
-        }
-        mdp.offsets.push(mdp.next.len());
+    let mut mdp = TabularMdp::new(2, 0.0);
+    for (r, term, row) in CHAIN {
+        let nodes: Vec<[(u32, f64); 1]> = row.iter().map(|&(j, _)| [(j, 1.0)]).collect();
+        let outcomes = row.iter().zip(&nodes).map(|(&(_, p), n)| (p, &n[..]));
+        let terminal = (term > 0.0).then_some((term, &[][..]));
+        mdp.push_pair(r, outcomes.chain(terminal));
     }
     mdp
 }
 
 /// `β_t(s) = Σ over all trajectories from s of p(τ)·exp(Σ r)`, with actions uniform
 /// (`p(a|s) = 1/2`), absorbing transitions ending the sum, and `T − t` steps left.
-fn brute_force_message(mdp: &TabularMdp, s: usize, steps_left: usize) -> f64 {
+fn brute_force_message(s: usize, steps_left: usize) -> f64 {
     if steps_left == 0 {
         return 1.0;
     }
     let mut total = 0.0;
     for a in 0..2 {
-        let k = s * 2 + a;
-        let (next, prob) = mdp.row(k);
-        let mut future = mdp.terminal[k]; // absorbed: nothing more, exp(0) = 1
-        for (&j, &p) in next.iter().zip(prob) {
-            future += p * brute_force_message(mdp, j as usize, steps_left - 1);
+        let (reward, terminal, row) = CHAIN[s * 2 + a];
+        let mut future = terminal; // absorbed: nothing more, exp(0) = 1
+        for &(j, p) in row {
+            future += p * brute_force_message(j as usize, steps_left - 1);
         }
-        total += 0.5 * mdp.reward[k].exp() * future;
+        total += 0.5 * reward.exp() * future;
     }
     total
 }
@@ -233,7 +221,7 @@ fn inference_backup_is_the_textbook_backward_message() {
     assert_eq!(stats.iterations, horizon);
     for (t, v) in values.iter().enumerate() {
         for s in 0..3 {
-            let beta = brute_force_message(&mdp, s, horizon - t);
+            let beta = brute_force_message(s, horizon - t);
             assert!(
                 (v[s].exp() - beta).abs() < 1e-12 * beta,
                 "t={t} s={s}: exp V = {} vs β = {beta}",
@@ -265,5 +253,83 @@ fn newton_agrees_with_plain_value_iteration() {
                 w[s]
             );
         }
+    }
+}
+
+fn noisy(backup: &str) -> Solution {
+    solve(&format!(
+        "env = \"point_mass_noisy\"\n[objective]\ngamma = 0.99\nalpha = 0.3\nbackup = \"{backup}\"\n[solver]\nstates = [241]\nactions = [41]\ntolerance = 1e-9"
+    ))
+}
+
+#[test]
+fn backups_coincide_on_deterministic_dynamics() {
+    for env in ["pendulum", "multigoal"] {
+        let text = |b: &str| {
+            format!(
+                "env = \"{env}\"\n[objective]\nalpha = 0.5\nbackup = \"{b}\"\n[solver]\nstates = [31, 31]\nactions = [{}]\ntolerance = 1e-9",
+                if env == "multigoal" { "7, 7" } else { "11" }
+            )
+        };
+        let (m, i) = (solve(&text("maxent")), solve(&text("inference")));
+        let diff = m
+            .v0()
+            .iter()
+            .zip(i.v0())
+            .fold(0.0f64, |d, (a, b)| d.max((a - b).abs()));
+        assert!(diff < 1e-7, "{env}: maxent and inference differ by {diff}");
+    }
+}
+
+#[test]
+fn inference_is_optimistic_on_noisy_dynamics_and_its_policy_earns_less() {
+    let (maxent, inference) = (noisy("maxent"), noisy("inference"));
+    let mdp = maxent.mdp();
+    let truth = maxent.bellman(&mdp); // the real (expected-value) dynamics
+    let pi_maxent = truth.policy(maxent.v0());
+    let pi_inference = inference.bellman(&mdp).policy(inference.v0());
+    let v_of_maxent = truth.evaluate(&pi_maxent, 1e-10);
+    let v_of_inference = truth.evaluate(&pi_inference, 1e-10);
+    let start = maxent.grid.len() / 2; // x = 0
+    for s in 0..mdp.n_states {
+        // Soft policy evaluation of the optimal policy gives back V*.
+        assert!((v_of_maxent[s] - maxent.v0()[s]).abs() < 1e-6, "s={s}");
+        // Optimism: α·log E exp(V'/α) ≥ E V' (Jensen), so V_inference ≥ V_maxent.
+        assert!(inference.v0()[s] >= maxent.v0()[s] - 1e-9, "s={s}");
+        // No policy beats the maxent optimum under the real dynamics.
+        assert!(v_of_inference[s] <= maxent.v0()[s] + 1e-6, "s={s}");
+    }
+    let (m, i) = (maxent.lookahead(&[0.0]), inference.lookahead(&[0.0]));
+    eprintln!(
+        "x = 0: V* {:.4}, V_inference {:.4}, true soft value of the inference policy {:.4}; policy means {:.3} vs {:.3}",
+        maxent.v0()[start],
+        inference.v0()[start],
+        v_of_inference[start],
+        m.policy_mean[0],
+        i.policy_mean[0]
+    );
+    assert!(maxent.v0()[start] - v_of_inference[start] > 0.05);
+    assert!(
+        (m.policy_mean[0] - i.policy_mean[0]).abs() > 0.1,
+        "the two policies should differ visibly"
+    );
+}
+
+#[test]
+fn pendulum_values_converge_under_grid_refinement() {
+    let v_at = |n: usize| {
+        let s = solve(&format!(
+            "env = \"pendulum\"\n[objective]\nalpha = 0.5\n[solver]\nstates = [{n}, {n}]\nactions = [21]\ntolerance = 1e-8"
+        ));
+        [[0.0, 0.0], [1.0, 0.0], [3.0, 1.0], [-2.0, -4.0]].map(|x| s.lookahead(&x).v)
+    };
+    let (v51, v101, v201) = (v_at(51), v_at(101), v_at(201));
+    eprintln!("V at 51², 101², 201²: {v51:?} {v101:?} {v201:?}");
+    for i in 0..4 {
+        let (d1, d2) = ((v51[i] - v101[i]).abs(), (v101[i] - v201[i]).abs());
+        assert!(
+            d2 < d1,
+            "state {i}: |V101 − V201| = {d2} not below |V51 − V101| = {d1}"
+        );
     }
 }

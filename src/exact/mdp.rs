@@ -1,8 +1,13 @@
-//! The tabular MDP: for every state-action pair, its expected reward, the probability that the
-//! transition is absorbing (terminated: value 0 from then on), and a sparse row of next-state
-//! probabilities over grid nodes (CSR). Built from an environment's model by evaluating it at the
-//! grid nodes and action midpoints, Gauss–Hermite nodes for the noise, and multilinear
-//! interpolation of off-grid next states (DESIGN §2).
+//! The tabular MDP (DESIGN §2). For every state-action pair: its expected reward and its
+//! *outcomes* — one per draw of the transition noise (a Gauss–Hermite node combination, or the one
+//! next state of deterministic dynamics), each with its probability and either the grid nodes
+//! that interpolate its next state (multilinear weights) or none, when the transition is
+//! terminal (absorbing: value 0 from then on).
+//!
+//! Keeping outcomes apart from interpolation matters for the `inference` backup: its optimism
+//! (`α·log E exp(V'/α)`) is over the real noise only, while an off-grid next state's value is the
+//! interpolant `Σ w·V(node)`. Merging both into one distribution would make interpolation look
+//! like noise, and the two backups would differ even on deterministic dynamics.
 
 use rayon::prelude::*;
 
@@ -11,35 +16,95 @@ use super::hermite::gaussian_nodes;
 use crate::env::{Env, MAX_STATE_DIM};
 
 /// A finite MDP with continuous-action bookkeeping: each action stands for a cell of measure
-/// `exp(log_cell)`.
+/// `exp(log_cell)`. Pair `k = s·n_actions + a`; its outcomes are
+/// `pair_start[k]..pair_start[k+1]`; outcome `o` has probability `outcome_prob[o]` and the nodes
+/// `next[outcome_start[o]..outcome_start[o+1]]` with weights `weight[..]` summing to 1 (an empty
+/// range is a terminal outcome).
 #[derive(Debug, Clone, PartialEq)]
 pub struct TabularMdp {
     pub n_states: usize,
     pub n_actions: usize,
-    /// Expected reward of pair `s·n_actions + a`.
     pub reward: Vec<f64>,
-    /// Probability that the transition of a pair is terminal.
-    pub terminal: Vec<f64>,
-    /// Row `k`'s entries are `next[offsets[k]..offsets[k+1]]` with `prob[..]`; a row's
-    /// probabilities plus its terminal probability sum to 1.
-    pub offsets: Vec<usize>,
+    pub pair_start: Vec<u32>,
+    pub outcome_prob: Vec<f64>,
+    pub outcome_start: Vec<u32>,
     pub next: Vec<u32>,
-    pub prob: Vec<f64>,
+    pub weight: Vec<f64>,
     /// `log Π Δa`, the log-measure of one action cell (0 for a discrete action set).
     pub log_cell: f64,
 }
 
-impl TabularMdp {
-    /// The entries of pair `k = s·n_actions + a`.
+/// One outcome of a pair: its probability and interpolation nodes (none: terminal).
+pub struct Outcome<'a> {
+    pub prob: f64,
+    pub next: &'a [u32],
+    pub weight: &'a [f64],
+}
+
+impl Outcome<'_> {
+    /// The interpolated value of the next state (0 if terminal).
     #[inline]
-    pub fn row(&self, k: usize) -> (&[u32], &[f64]) {
-        let r = self.offsets[k]..self.offsets[k + 1];
-        (&self.next[r.clone()], &self.prob[r])
+    pub fn value(&self, v: &[f64]) -> f64 {
+        self.next
+            .iter()
+            .zip(self.weight)
+            .map(|(&j, w)| w * v[j as usize])
+            .sum()
+    }
+}
+
+impl TabularMdp {
+    /// An empty MDP to fill with [`TabularMdp::push_pair`], pairs in order.
+    pub fn new(n_actions: usize, log_cell: f64) -> Self {
+        TabularMdp {
+            n_states: 0,
+            n_actions,
+            reward: Vec::new(),
+            pair_start: vec![0],
+            outcome_prob: Vec::new(),
+            outcome_start: vec![0],
+            next: Vec::new(),
+            weight: Vec::new(),
+            log_cell,
+        }
+    }
+
+    /// Appends the next pair: its expected reward and outcomes `(probability, [(node, weight)])`,
+    /// an empty node list meaning terminal.
+    pub fn push_pair<'a>(
+        &mut self,
+        reward: f64,
+        outcomes: impl IntoIterator<Item = (f64, &'a [(u32, f64)])>,
+    ) {
+        self.reward.push(reward);
+        for (p, nodes) in outcomes {
+            self.outcome_prob.push(p);
+            for &(j, w) in nodes {
+                self.next.push(j);
+                self.weight.push(w);
+            }
+            self.outcome_start.push(to_u32(self.next.len()));
+        }
+        self.pair_start.push(to_u32(self.outcome_prob.len()));
+        self.n_states = self.reward.len() / self.n_actions;
+    }
+
+    /// The outcomes of pair `k`.
+    #[inline]
+    pub fn outcomes(&self, k: usize) -> impl Iterator<Item = Outcome<'_>> {
+        (self.pair_start[k] as usize..self.pair_start[k + 1] as usize).map(move |o| {
+            let r = self.outcome_start[o] as usize..self.outcome_start[o + 1] as usize;
+            Outcome {
+                prob: self.outcome_prob[o],
+                next: &self.next[r.clone()],
+                weight: &self.weight[r],
+            }
+        })
     }
 
     /// Memory held by the table, in bytes.
     pub fn bytes(&self) -> usize {
-        self.reward.len() * 16 + self.offsets.len() * 8 + self.next.len() * 12
+        self.reward.len() * 12 + self.outcome_prob.len() * 12 + self.next.len() * 12
     }
 
     /// Discretizes `env` at every grid node (DESIGN §2).
@@ -51,48 +116,48 @@ impl TabularMdp {
     ) -> TabularMdp {
         let disc = Discretizer::new(env, grid, actions, noise_nodes);
         let nodes: Vec<usize> = (0..grid.len()).collect();
-        let rows: Vec<Rows> = nodes
+        let parts: Vec<TabularMdp> = nodes
             .par_chunks(256)
             .map(|chunk| {
-                let mut rows = Rows::default();
+                let mut part = TabularMdp::new(actions.len(), actions.log_cell_volume());
                 let mut s = [0.0; MAX_STATE_DIM];
                 for &i in chunk {
                     grid.node(i, &mut s);
-                    disc.push_state(&s[..grid.dim()], &mut rows);
+                    disc.push_state(&s[..grid.dim()], &mut part);
                 }
-                rows
+                part
             })
             .collect();
-        TabularMdp::from_rows(rows, actions)
-    }
-
-    /// The rows of arbitrary states (their next-state entries index the grid).
-    pub fn from_rows(rows: Vec<Rows>, actions: &ActionGrid) -> TabularMdp {
-        let pairs: usize = rows.iter().map(|r| r.reward.len()).sum();
-        let entries: usize = rows.iter().map(|r| r.next.len()).sum();
-        let mut mdp = TabularMdp {
-            n_states: pairs / actions.len(),
-            n_actions: actions.len(),
-            reward: Vec::with_capacity(pairs),
-            terminal: Vec::with_capacity(pairs),
-            offsets: Vec::with_capacity(pairs + 1),
-            next: Vec::with_capacity(entries),
-            prob: Vec::with_capacity(entries),
-            log_cell: actions.log_cell_volume(),
-        };
-        mdp.offsets.push(0);
-        for r in rows {
-            mdp.reward.extend(r.reward);
-            mdp.terminal.extend(r.terminal);
-            mdp.next.extend(r.next);
-            mdp.prob.extend(r.prob);
-            for len in r.lens {
-                let last = *mdp.offsets.last().unwrap();
-                mdp.offsets.push(last + len);
-            }
+        let mut mdp = TabularMdp::new(actions.len(), actions.log_cell_volume());
+        let total = |f: fn(&TabularMdp) -> usize| parts.iter().map(f).sum::<usize>();
+        mdp.reward.reserve_exact(total(|p| p.reward.len()));
+        mdp.outcome_prob
+            .reserve_exact(total(|p| p.outcome_prob.len()));
+        mdp.next.reserve_exact(total(|p| p.next.len()));
+        mdp.weight.reserve_exact(total(|p| p.next.len()));
+        for part in parts {
+            mdp.append(part);
         }
         mdp
     }
+
+    fn append(&mut self, part: TabularMdp) {
+        let (o0, e0) = (to_u32(self.outcome_prob.len()), to_u32(self.next.len()));
+        self.reward.extend(part.reward);
+        self.outcome_prob.extend(part.outcome_prob);
+        self.next.extend(part.next);
+        self.weight.extend(part.weight);
+        self.pair_start
+            .extend(part.pair_start[1..].iter().map(|o| o + o0));
+        self.outcome_start
+            .extend(part.outcome_start[1..].iter().map(|e| e + e0));
+        self.n_states = self.reward.len() / self.n_actions;
+    }
+}
+
+fn to_u32(n: usize) -> u32 {
+    u32::try_from(n)
+        .expect("a transition table with more than 4 billion entries: use a coarser grid")
 }
 
 /// Evaluates an environment's model at a state for every action cell and noise node.
@@ -140,47 +205,35 @@ impl<'a> Discretizer<'a> {
         }
     }
 
-    /// Appends the rows of state `s` (one per action) to `rows`.
-    pub fn push_state(&self, s: &[f64], rows: &mut Rows) {
+    /// Appends the pairs of state `s` (one per action) to `mdp`. Terminal outcomes of a pair are
+    /// merged into one.
+    pub fn push_state(&self, s: &[f64], mdp: &mut TabularMdp) {
         let d = s.len();
         let mut next = [0.0; MAX_STATE_DIM];
-        let mut entries: Vec<(u32, f64)> = Vec::new();
+        let mut nodes: Vec<(u32, f64)> = Vec::new();
+        let mut spans: Vec<(f64, usize, usize)> = Vec::new();
         for a in self.actions.chunks_exact(self.action_dim) {
             let (mut reward, mut terminal) = (0.0, 0.0);
+            nodes.clear();
+            spans.clear();
             for (noise, p) in &self.noise {
                 self.env.next_state(s, a, &noise[..d], &mut next[..d]);
                 reward += p * self.env.reward(s, a, &next[..d]);
                 if self.env.terminal(&next[..d]) {
                     terminal += p;
                 } else {
+                    let start = nodes.len();
                     self.grid
-                        .interpolate(&next[..d], |i, w| entries.push((i as u32, p * w)));
+                        .interpolate(&next[..d], |i, w| nodes.push((i as u32, w)));
+                    spans.push((*p, start, nodes.len()));
                 }
             }
-            entries.sort_unstable_by_key(|e| e.0);
-            let start = rows.next.len();
-            for &(i, p) in &entries {
-                if rows.next.len() > start && rows.next.last() == Some(&i) {
-                    *rows.prob.last_mut().expect("an entry was pushed") += p;
-                } else {
-                    rows.next.push(i);
-                    rows.prob.push(p);
-                }
-            }
-            entries.clear();
-            rows.lens.push(rows.next.len() - start);
-            rows.reward.push(reward);
-            rows.terminal.push(terminal);
+            let terminal_outcome = (terminal > 0.0).then_some((terminal, &[][..]));
+            let outcomes = spans
+                .iter()
+                .map(|&(p, a, b)| (p, &nodes[a..b]))
+                .chain(terminal_outcome);
+            mdp.push_pair(reward, outcomes);
         }
     }
-}
-
-/// Rows of consecutive states, in the layout of [`TabularMdp`].
-#[derive(Debug, Default)]
-pub struct Rows {
-    reward: Vec<f64>,
-    terminal: Vec<f64>,
-    lens: Vec<usize>,
-    next: Vec<u32>,
-    prob: Vec<f64>,
 }

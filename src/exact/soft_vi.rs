@@ -79,26 +79,52 @@ impl<'a> SoftBellman<'a> {
     }
 
     /// The continuation term of pair `k` given next-state values `v`: `E V'` (maxent) or
-    /// `α·log E exp(V'/α)` (inference), with terminal mass worth 0.
+    /// `α·log E exp(V'/α)` (inference), the expectation over the pair's outcomes, each worth its
+    /// interpolated next-state value (0 if terminal).
     #[inline]
     fn continuation(&self, v: &[f64], k: usize) -> f64 {
-        let (next, prob) = self.mdp.row(k);
         match self.backup {
-            Backup::Maxent => next.iter().zip(prob).map(|(&j, p)| p * v[j as usize]).sum(),
+            Backup::Maxent => self.mdp.outcomes(k).map(|o| o.prob * o.value(v)).sum(),
             Backup::Inference => {
-                let term = self.mdp.terminal[k];
-                let mut m = if term > 0.0 { 0.0 } else { f64::NEG_INFINITY };
-                for &j in next {
-                    m = m.max(v[j as usize]);
-                }
                 let a = self.alpha;
-                let sum: f64 = next
-                    .iter()
-                    .zip(prob)
-                    .map(|(&j, p)| p * ((v[j as usize] - m) / a).exp())
-                    .sum::<f64>()
-                    + term * (-m / a).exp();
+                let m = self
+                    .mdp
+                    .outcomes(k)
+                    .fold(f64::NEG_INFINITY, |m, o| m.max(o.value(v)));
+                let sum: f64 = self
+                    .mdp
+                    .outcomes(k)
+                    .map(|o| o.prob * ((o.value(v) - m) / a).exp())
+                    .sum();
                 m + a * sum.ln()
+            }
+        }
+    }
+
+    /// Adds `scale·∂continuation(k)/∂V` to the dense row `dense` (recording new columns in
+    /// `touched`): the outcome probabilities (maxent) or those tilted by `exp((V'_o − cont)/α)`
+    /// (inference), spread over each outcome's interpolation nodes.
+    #[inline]
+    fn add_gradient(
+        &self,
+        v: &[f64],
+        k: usize,
+        cont: f64,
+        scale: f64,
+        dense: &mut [f64],
+        touched: &mut Vec<u32>,
+    ) {
+        for o in self.mdp.outcomes(k) {
+            let tilt = match self.backup {
+                Backup::Maxent => 1.0,
+                Backup::Inference => ((o.value(v) - cont) / self.alpha).exp(),
+            };
+            let g = scale * o.prob * tilt;
+            for (&j, &w) in o.next.iter().zip(o.weight) {
+                if dense[j as usize] == 0.0 {
+                    touched.push(j);
+                }
+                dense[j as usize] += g * w;
             }
         }
     }
@@ -173,20 +199,15 @@ impl<'a> SoftBellman<'a> {
                     res = res.max((*out - v[s]).abs());
                     self.policy_from_q(&q, &mut p);
                     for a in 0..na {
-                        if p[a] < 1e-15 {
-                            continue;
-                        }
-                        let (next, prob) = self.mdp.row(s * na + a);
-                        for (&j, &w) in next.iter().zip(prob) {
-                            let tilt = match self.backup {
-                                Backup::Maxent => 1.0,
-                                // ∂(α·log E exp(V'/α))/∂V(j) = P(j)·exp((V(j) − cont)/α)
-                                Backup::Inference => ((v[j as usize] - cont[a]) / self.alpha).exp(),
-                            };
-                            if dense[j as usize] == 0.0 {
-                                touched.push(j);
-                            }
-                            dense[j as usize] += self.gamma * p[a] * w * tilt;
+                        if p[a] >= 1e-15 {
+                            self.add_gradient(
+                                v,
+                                s * na + a,
+                                cont[a],
+                                self.gamma * p[a],
+                                &mut dense,
+                                &mut touched,
+                            );
                         }
                     }
                     lens.push(touched.len());
@@ -271,6 +292,11 @@ impl<'a> SoftBellman<'a> {
     /// policy's cell probabilities (`n_states × n_actions`). Solved to `tolerance` (sup norm).
     pub fn evaluate(&self, policy: &[f64], tolerance: f64) -> Vec<f64> {
         let (ns, na) = (self.mdp.n_states, self.mdp.n_actions);
+        // The real dynamics take expectations: the maxent gradient is the transition matrix.
+        let truth = SoftBellman {
+            backup: Backup::Maxent,
+            ..*self
+        };
         let mut b = vec![0.0; ns];
         let blocks: Vec<(Vec<usize>, Vec<u32>, Vec<f64>)> = b
             .par_chunks_mut(1024)
@@ -288,13 +314,14 @@ impl<'a> SoftBellman<'a> {
                             continue;
                         }
                         rhs += p * (self.mdp.reward[s * na + a] - self.alpha * p.ln());
-                        let (next, prob) = self.mdp.row(s * na + a);
-                        for (&j, &w) in next.iter().zip(prob) {
-                            if dense[j as usize] == 0.0 {
-                                touched.push(j);
-                            }
-                            dense[j as usize] += self.gamma * p * w;
-                        }
+                        truth.add_gradient(
+                            &[],
+                            s * na + a,
+                            0.0,
+                            self.gamma * p,
+                            &mut dense,
+                            &mut touched,
+                        );
                     }
                     *out = rhs;
                     lens.push(touched.len());

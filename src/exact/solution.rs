@@ -10,7 +10,7 @@ use safetensors::{Dtype, SafeTensors, tensor::TensorView};
 use serde::Serialize;
 
 use super::grid::{ActionGrid, StateGrid};
-use super::mdp::{Discretizer, Rows, TabularMdp};
+use super::mdp::{Discretizer, TabularMdp};
 use super::soft_vi::{SoftBellman, SolveStats};
 use crate::config::{Config, parse_toml};
 use crate::error::{Error, Result};
@@ -158,9 +158,8 @@ impl Solution {
             &self.actions,
             self.config.solver.noise_nodes,
         );
-        let mut rows = Rows::default();
-        disc.push_state(state, &mut rows);
-        let mdp = TabularMdp::from_rows(vec![rows], &self.actions);
+        let mut mdp = TabularMdp::new(self.actions.len(), self.actions.log_cell_volume());
+        disc.push_state(state, &mut mdp);
         let bellman = self.bellman(&mdp);
         let mut q = vec![0.0; mdp.n_actions];
         bellman.q_values(&self.next_values(), 0, &mut q);
