@@ -366,3 +366,90 @@ fn bad_input_exits_2_with_one_line_naming_the_culprit() {
         run.assert_bad_input(&needles);
     }
 }
+
+/// A small pendulum problem that solves in a fraction of a second.
+const SMALL: [&str; 6] = [
+    "--set",
+    "objective.alpha=0.5",
+    "--set",
+    "solver.states=[41,41]",
+    "--set",
+    "solver.actions=[11]",
+];
+
+fn solve_small(dir: &Dir, out: &str, extra: &[&str]) -> Value {
+    let config = repo("configs/pendulum.toml");
+    let mut args = vec!["solve", "--config", config.as_str(), "--out", out, "--json"];
+    args.extend_from_slice(&SMALL);
+    args.extend_from_slice(extra);
+    dir.maxent(&args).json()
+}
+
+#[test]
+fn solve_writes_a_solution_dir_and_query_reads_it() {
+    let dir = Dir::new();
+    let summary = solve_small(&dir, "sol", &[]);
+    for key in [
+        "iterations",
+        "residual",
+        "wall_seconds",
+        "out",
+        "sweeps",
+        "peak_memory_mib",
+    ] {
+        assert!(
+            summary.get(key).is_some(),
+            "solve --json lacks {key}: {summary}"
+        );
+    }
+    assert!(summary["residual"].as_f64().unwrap() <= 1e-6);
+    assert_eq!(summary["out"], "sol");
+    for file in ["solution.safetensors", "config.toml", "summary.json"] {
+        assert!(
+            dir.path().join("sol").join(file).is_file(),
+            "{file} missing"
+        );
+    }
+    let q = dir
+        .maxent(&["query", "--exact", "sol", "--state", "0.5,-1", "--json"])
+        .json();
+    let src = &q["sources"][0];
+    assert!(src["v"].as_f64().unwrap().is_finite());
+    assert_eq!(src["policy_mean"].as_array().unwrap().len(), 1);
+    assert!(src["policy_std"][0].as_f64().unwrap() > 0.0);
+    let probabilities = floats(&src["probabilities"]);
+    assert_eq!(probabilities.len(), 11);
+    assert!((probabilities.iter().sum::<f64>() - 1.0).abs() < 1e-12);
+    assert_eq!(src["actions"].as_array().unwrap().len(), 11);
+}
+
+#[test]
+fn solve_refuses_auto_alpha_and_query_refuses_bad_solutions() {
+    let dir = Dir::new();
+    let config = repo("configs/pendulum.toml");
+    dir.maxent(&["solve", "--config", &config, "--out", "x"])
+        .assert_bad_input(&["objective.alpha", "needs a number"]);
+    solve_small(&dir, "a", &[]);
+    solve_small(&dir, "b", &["--set", "env.g=9.81"]);
+    dir.maxent(&["query", "--exact", "nowhere", "--state", "0,0"])
+        .assert_bad_input(&["nowhere", "no such file"]);
+    dir.maxent(&["query", "--exact", "a", "--state", "0"])
+        .assert_bad_input(&["--state 0", "expected 2"]);
+    // A config from another problem beside the values.
+    std::fs::copy(
+        dir.path().join("b/config.toml"),
+        dir.path().join("a/config.toml"),
+    )
+    .unwrap();
+    dir.maxent(&["query", "--exact", "a", "--state", "0,0"])
+        .assert_bad_input(&["config.toml", "does not match"]);
+    // A truncated tensor file.
+    let path = dir.path().join("b/solution.safetensors");
+    let bytes = std::fs::read(&path).unwrap();
+    std::fs::write(&path, &bytes[..bytes.len() / 2]).unwrap();
+    dir.maxent(&["query", "--exact", "b", "--state", "0,0"])
+        .assert_bad_input(&["solution.safetensors", "corrupt"]);
+    std::fs::write(&path, b"not a safetensors file").unwrap();
+    dir.maxent(&["query", "--exact", "b", "--state", "0,0"])
+        .assert_bad_input(&["solution.safetensors", "corrupt"]);
+}

@@ -333,3 +333,36 @@ fn pendulum_values_converge_under_grid_refinement() {
         );
     }
 }
+
+#[test]
+fn saved_solutions_load_bit_exactly_with_residual_below_tolerance() {
+    for (env, backup) in [
+        ("pendulum", "maxent"),
+        ("point_mass_noisy", "inference"),
+        ("multigoal", "maxent"),
+    ] {
+        let cfg = config(&format!(
+            "env = \"{env}\"\n[objective]\nalpha = 0.4\nbackup = \"{backup}\"\n[solver]\nstates = [{}]\nactions = [{}]\ntolerance = 1e-7",
+            if env == "point_mass_noisy" {
+                "121"
+            } else {
+                "35, 35"
+            },
+            if env == "multigoal" { "5, 5" } else { "9" }
+        ));
+        let (solution, summary) = Solution::solve(&cfg, |_, _| {}).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        solution.save(dir.path(), &summary).unwrap();
+        let loaded = Solution::load(dir.path()).unwrap();
+        assert_eq!(loaded.values, solution.values, "{env}");
+        let mdp = loaded.mdp();
+        let v = loaded.v0();
+        let mut tv = vec![0.0; v.len()];
+        let residual = loaded.bellman(&mdp).sweep(v, v, &mut tv);
+        eprintln!(
+            "{env}/{backup}: residual {residual:.2e} after {} iterations",
+            summary.stats.iterations
+        );
+        assert!(residual <= 1e-7, "{env}: residual {residual}");
+    }
+}
