@@ -366,3 +366,45 @@ fn saved_solutions_load_bit_exactly_with_residual_below_tolerance() {
         assert!(residual <= 1e-7, "{env}: residual {residual}");
     }
 }
+
+#[test]
+fn multigoal_optimal_policy_at_the_origin_has_four_modes() {
+    // configs/multigoal.toml's problem on a coarser state grid: at the origin the four goals are
+    // equally far, so π*(·|0) has a mode toward each and little mass between them.
+    let cfg = Config::load(
+        &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("configs/multigoal.toml"),
+        &[
+            "solver.states=[71,71]".into(),
+            "solver.tolerance=1e-6".into(),
+        ],
+    )
+    .unwrap();
+    let s = Solution::solve(&cfg, |_, _| {}).unwrap().0;
+    let l = s.lookahead(&[0.0, 0.0]);
+    let density_at = |a: [f64; 2]| {
+        let midpoints = s.actions.all();
+        let k = midpoints
+            .chunks_exact(2)
+            .position(|m| (m[0] - a[0]).abs() < 1e-9 && (m[1] - a[1]).abs() < 1e-9)
+            .unwrap();
+        l.density[k]
+    };
+    let (axis, center, diagonal) = (
+        density_at([0.0, 0.857142857142857]),
+        density_at([0.0, 0.0]),
+        density_at([0.571428571428571, 0.571428571428571]),
+    );
+    eprintln!("density toward a goal {axis:.4}, at 0 {center:.4}, diagonal {diagonal:.4}");
+    for a in [
+        [0.857142857142857, 0.0],
+        [-0.857142857142857, 0.0],
+        [0.0, -0.857142857142857],
+    ] {
+        assert!(
+            (density_at(a) - axis).abs() < 1e-4 * axis,
+            "the four modes are symmetric: {} vs {axis}",
+            density_at(a)
+        );
+    }
+    assert!(axis > 20.0 * center && axis > 20.0 * diagonal);
+}
