@@ -37,6 +37,15 @@ pub enum Error {
         tolerance: f64,
         iterations: usize,
     },
+    /// A loss or weight became NaN or infinite.
+    #[error("diverged at step {step}: {what} = {value} (the last good checkpoint is untouched)")]
+    Diverged { step: u64, what: String, value: f64 },
+    /// Ctrl-C: the run stopped after writing a checkpoint.
+    #[error("interrupted at step {step}; checkpoint written to {}; continue with: maxent train --resume {}", checkpoint.display(), checkpoint.display())]
+    Interrupted { step: u64, checkpoint: PathBuf },
+    /// A tensor operation failed (a bug, not bad input).
+    #[error("tensor operation failed: {0}")]
+    Tensor(#[from] candle_core::Error),
     /// Writing an output failed (a full disk, a read-only directory).
     #[error("cannot write {}: {source}", path.display())]
     Write {
@@ -48,7 +57,14 @@ pub enum Error {
 impl Error {
     /// True for mistakes in what the user typed or pointed us at (exit code 2).
     pub fn is_bad_input(&self) -> bool {
-        !matches!(self, Error::Write { .. } | Error::NotConverged { .. })
+        !matches!(
+            self,
+            Error::Write { .. }
+                | Error::NotConverged { .. }
+                | Error::Diverged { .. }
+                | Error::Interrupted { .. }
+                | Error::Tensor(_)
+        )
     }
 
     pub fn argument(arg: impl Into<String>, message: impl Into<String>) -> Self {

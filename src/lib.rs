@@ -1,6 +1,7 @@
 //! maxent: maximum-entropy reinforcement learning, sampled (soft actor-critic) and exact
 //! (tabular soft value iteration), on one problem definition. See DESIGN.md for the conventions.
 
+pub mod commands;
 pub mod config;
 pub mod env;
 pub mod error;
@@ -10,6 +11,7 @@ pub mod objective;
 pub mod progress;
 pub mod rng;
 pub mod rollout;
+pub mod sac;
 
 pub use config::Config;
 pub use env::Env;

@@ -8,7 +8,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use maxent::exact::Solution;
-use maxent::{Config, Error, config, progress, rollout};
+use maxent::{Config, Error, commands, config, progress, rollout};
 
 #[derive(Parser)]
 #[command(
@@ -23,6 +23,43 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Train a soft actor-critic agent from a config, or resume a run from a checkpoint.
+    #[command(group(clap::ArgGroup::new("source").required(true).args(["config", "resume"])))]
+    Train {
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// A checkpoint dir to continue from (its config is used; only train.total_steps may change).
+        #[arg(long, conflicts_with_all = ["seed", "seeds"])]
+        resume: Option<PathBuf>,
+        /// Run dir (default: runs/<name>-<seed>); with several seeds, the parent of their run dirs.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        #[arg(long, conflicts_with = "seeds")]
+        seed: Option<u64>,
+        /// Several seeds, comma-separated: sibling run dirs, two at a time.
+        #[arg(long, value_delimiter = ',')]
+        seeds: Option<Vec<u64>>,
+        /// Override a key: KEY=VALUE, the value read as TOML (repeatable).
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        sets: Vec<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Evaluate a checkpoint's policy: mean ± std return over seeded episodes.
+    Eval {
+        #[arg(long)]
+        checkpoint: PathBuf,
+        /// Episodes (default: the config's train.eval_episodes).
+        #[arg(long)]
+        episodes: Option<usize>,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Sample actions instead of taking tanh(mean).
+        #[arg(long)]
+        stochastic: bool,
+        #[arg(long)]
+        json: bool,
+    },
     /// Replay actions from a given state and print states, observations and rewards.
     Rollout {
         /// A built-in env name (pendulum, multigoal, point_mass_lqr, point_mass_noisy) or an env file.
@@ -79,6 +116,13 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    // candle's CPU kernels split small matmuls over rayon threads, which costs more than it saves
+    // at SAC's sizes on two cores (shared/notes/candle-cpu-costs.md); seeds run in parallel instead.
+    // The solver keeps its own thread pool.
+    if std::env::var_os("RAYON_NUM_THREADS").is_none() {
+        // SAFETY: no other thread exists yet.
+        unsafe { std::env::set_var("RAYON_NUM_THREADS", "1") };
+    }
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) if !e.use_stderr() => e.exit(), // --help, --version
@@ -100,6 +144,44 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<(), Error> {
     match cli.command {
+        Command::Train {
+            config,
+            resume,
+            out,
+            seed,
+            seeds,
+            sets,
+            json,
+        } => {
+            let _ = ctrlc::set_handler(|| {
+                maxent::sac::train::INTERRUPTED.store(true, std::sync::atomic::Ordering::SeqCst)
+            });
+            if let Some(dir) = resume {
+                let summary = commands::resume(&dir, out, &sets)?;
+                report_runs(&[summary], json);
+            } else {
+                let path = config.expect("clap requires --config or --resume");
+                let summaries = commands::train(&path, out, seed, seeds, &sets)?;
+                report_runs(&summaries, json);
+            }
+        }
+        Command::Eval {
+            checkpoint,
+            episodes,
+            seed,
+            stochastic,
+            json,
+        } => {
+            let r = commands::eval(&checkpoint, episodes, seed, stochastic)?;
+            if json {
+                print_json(&r);
+            } else {
+                println!(
+                    "mean return {:.2} ± {:.2} over {} episodes",
+                    r.mean_return, r.std_return, r.episodes
+                );
+            }
+        }
         Command::Rollout {
             env,
             state,
@@ -229,6 +311,37 @@ fn run(cli: Cli) -> Result<(), Error> {
         }
     }
     Ok(())
+}
+
+fn report_runs(runs: &[maxent::sac::train::RunSummary], json: bool) {
+    let returns: Vec<f64> = runs.iter().map(|r| r.final_eval_mean_return).collect();
+    let (mean, std) = maxent::sac::evaluate::mean_std(&returns);
+    if json {
+        if let [one] = runs {
+            print_json(one);
+        } else {
+            print_json(
+                &serde_json::json!({ "runs": runs, "final_eval_mean_return": mean, "final_eval_std_over_seeds": std }),
+            );
+        }
+        return;
+    }
+    println!("seed\tsteps\tfinal eval return\tenv steps/s\tupdates/s\tcheckpoint");
+    for r in runs {
+        println!(
+            "{}\t{}\t{:.2} ± {:.2}\t{:.1}\t{:.1}\t{}",
+            r.seed,
+            r.steps,
+            r.final_eval_mean_return,
+            r.final_eval_std_return,
+            r.env_steps_per_second,
+            r.updates_per_second,
+            r.checkpoint.display()
+        );
+    }
+    if runs.len() > 1 {
+        println!("mean over {} seeds: {mean:.2} ± {std:.2}", runs.len());
+    }
 }
 
 fn print_json(value: &impl serde::Serialize) {

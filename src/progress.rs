@@ -12,3 +12,12 @@ pub fn solver() -> ProgressBar {
     );
     bar
 }
+
+/// A bar over environment steps, for training.
+pub fn training(seed: u64) -> ProgressBar {
+    let bar = ProgressBar::new(0);
+    let template =
+        format!("seed {seed} {{bar:30}} {{pos}}/{{len}} [{{elapsed_precise}}] {{per_sec}} {{msg}}");
+    bar.set_style(ProgressStyle::with_template(&template).expect("valid template"));
+    bar
+}

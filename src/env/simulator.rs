@@ -64,6 +64,12 @@ impl Simulator {
         self.start(obs);
     }
 
+    /// Puts the simulator back into a saved mid-episode state (`steps` already taken).
+    pub fn restore(&mut self, state: &[f64], steps: usize, obs: &mut [f64]) {
+        self.reset_to(state, obs);
+        self.steps = steps;
+    }
+
     fn start(&mut self, obs: &mut [f64]) {
         self.steps = 0;
         let (n, m) = (self.env.state_dim(), self.env.obs_dim());

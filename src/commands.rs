@@ -1,0 +1,186 @@
+//! The `train` and `eval` commands: run dirs, seeds, resuming.
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::sac::checkpoint;
+use crate::sac::evaluate::{mean_std, run_episodes};
+use crate::sac::train::{Resume, RunSummary, train as train_run};
+
+/// Trains one config for one or several seeds (two at a time on two cores).
+pub fn train(
+    path: &Path,
+    out: Option<PathBuf>,
+    seed: Option<u64>,
+    seeds: Option<Vec<u64>>,
+    sets: &[String],
+) -> Result<Vec<RunSummary>> {
+    let base = Config::load(path, sets)?;
+    check_trainable(&base)?;
+    let seeds = seeds.unwrap_or_else(|| vec![seed.unwrap_or(base.seed)]);
+    let several = seeds.len() > 1;
+    let mut jobs = Vec::new();
+    for &s in &seeds {
+        let mut with_seed = sets.to_vec();
+        with_seed.push(format!("seed={s}"));
+        let config = Config::load(path, &with_seed)?;
+        let run_name = format!("{}-{s}", config.name);
+        let dir = match (&out, several) {
+            (Some(o), false) => o.clone(),
+            (Some(o), true) => o.join(run_name),
+            (None, _) => PathBuf::from("runs").join(run_name),
+        };
+        jobs.push((config, dir));
+    }
+    let multi = indicatif::MultiProgress::new();
+    let workers = if several {
+        2.min(std::thread::available_parallelism().map_or(1, |n| n.get()))
+    } else {
+        1
+    };
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let results: Vec<std::sync::Mutex<Option<Result<RunSummary>>>> =
+        jobs.iter().map(|_| Default::default()).collect();
+    std::thread::scope(|scope| {
+        for _ in 0..workers {
+            scope.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    let Some((config, dir)) = jobs.get(i) else {
+                        break;
+                    };
+                    let bar = multi.add(crate::progress::training(config.seed));
+                    let r = train_run(config, dir, None, &bar);
+                    *results[i].lock().expect("no panics while holding it") = Some(r);
+                }
+            });
+        }
+    });
+    results
+        .into_iter()
+        .map(|m| m.into_inner().expect("no panics").expect("every job ran"))
+        .collect()
+}
+
+fn check_trainable(config: &Config) -> Result<()> {
+    if config.objective.backup != crate::objective::Backup::Maxent {
+        return Err(config.error(
+            "objective.backup",
+            "\"inference\" is for the exact solver; SAC learns the \"maxent\" backup",
+        ));
+    }
+    if config.objective.action_prior != crate::objective::ActionPrior::Lebesgue {
+        return Err(config.error(
+            "objective.action_prior",
+            "SAC's entropy is differential (\"lebesgue\"); \"uniform\" is for the exact solver",
+        ));
+    }
+    if config.objective.horizon != crate::objective::Horizon::Discounted {
+        return Err(config.error(
+            "objective.horizon",
+            "SAC learns a stationary policy: use \"discounted\"",
+        ));
+    }
+    Ok(())
+}
+
+/// Continues a run from a checkpoint; only `train.total_steps` may be changed.
+pub fn resume(dir: &Path, out: Option<PathBuf>, sets: &[String]) -> Result<RunSummary> {
+    if let Some(bad) = sets
+        .iter()
+        .find(|s| !s.trim_start().starts_with("train.total_steps="))
+    {
+        return Err(Error::argument(
+            format!("--set {bad}"),
+            "only train.total_steps may change when resuming",
+        ));
+    }
+    let (config, sac, state, replay) = checkpoint::load(dir)?;
+    let config = if sets.is_empty() {
+        config
+    } else {
+        Config::from_table(
+            config.resolved().clone(),
+            &dir.join("config.toml").display().to_string(),
+            None,
+            None,
+            sets,
+        )?
+    };
+    if config.train.total_steps <= state.step {
+        return Err(config.error(
+            "train.total_steps",
+            format!(
+                "{} is not beyond the checkpoint's step {}",
+                config.train.total_steps, state.step
+            ),
+        ));
+    }
+    // checkpoints/step_N/ and final/ sit directly in their run dir.
+    let parent = dir.parent().unwrap_or(Path::new("."));
+    let original = if parent.file_name().is_some_and(|n| n == "checkpoints") {
+        parent.parent().unwrap_or(Path::new("."))
+    } else {
+        parent
+    };
+    let run_dir = out.unwrap_or_else(|| original.to_path_buf());
+    let bar = crate::progress::training(config.seed);
+    let resume = Resume {
+        sac,
+        state,
+        replay,
+        metrics: original.join("metrics.csv"),
+    };
+    train_run(&config, &run_dir, Some(resume), &bar)
+}
+
+/// What `eval --json` reports.
+#[derive(Debug, Clone, Serialize)]
+pub struct EvalReport {
+    pub mean_return: f64,
+    pub std_return: f64,
+    pub returns: Vec<f64>,
+    pub lengths: Vec<u64>,
+    pub episodes: usize,
+    pub stochastic: bool,
+}
+
+/// Runs a checkpoint's policy for seeded episodes (deterministic `tanh(μ)` unless `stochastic`).
+pub fn eval(
+    dir: &Path,
+    episodes: Option<usize>,
+    seed: u64,
+    stochastic: bool,
+) -> Result<EvalReport> {
+    let (config, actor) = checkpoint::load_actor(dir)?;
+    let episodes = episodes.unwrap_or(config.train.eval_episodes);
+    if episodes == 0 {
+        return Err(Error::argument("--episodes 0", "must be at least 1"));
+    }
+    let mut rng = crate::rng::seeded(seed);
+    let ad = config.env.action_dim();
+    let (returns, lengths) = run_episodes(&config.env, episodes, &mut rng, |obs, rng| {
+        let x: Vec<f32> = obs.iter().map(|&v| v as f32).collect();
+        let x = candle_core::Tensor::from_vec(x, (1, obs.len()), &candle_core::Device::Cpu)?;
+        let a = if stochastic {
+            actor
+                .sample(&x, &crate::sac::nets::normal(rng, 1, ad)?)?
+                .action
+        } else {
+            actor.deterministic(&x)?
+        };
+        Ok(a.flatten_all()?.to_vec1::<f32>()?)
+    })?;
+    let (mean_return, std_return) = mean_std(&returns);
+    Ok(EvalReport {
+        mean_return,
+        std_return,
+        returns,
+        lengths,
+        episodes,
+        stochastic,
+    })
+}

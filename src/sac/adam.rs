@@ -1,0 +1,54 @@
+//! Adam (Kingma & Ba 2015) as PyTorch's `torch.optim.Adam` computes it, with no weight decay
+//! (candle-nn's `AdamW` defaults to 0.01, which SAC does not want), and with its state exposed so
+//! that checkpoints can save and restore it:
+//!
+//! ```text
+//! m ← β₁·m + (1 − β₁)·g        v ← β₂·v + (1 − β₂)·g²
+//! θ ← θ − lr · (m / (1 − β₁ᵗ)) / (√(v / (1 − β₂ᵗ)) + ε)
+//! ```
+
+use candle_core::{Result, Tensor, Var, backprop::GradStore};
+
+pub const BETA1: f64 = 0.9;
+pub const BETA2: f64 = 0.999;
+pub const EPS: f64 = 1e-8;
+
+#[derive(Debug, Clone)]
+pub struct Adam {
+    pub lr: f64,
+    /// Steps taken.
+    pub t: u64,
+    /// `(name, variable, m, v)` in name order.
+    pub slots: Vec<(String, Var, Tensor, Tensor)>,
+}
+
+impl Adam {
+    pub fn new(vars: Vec<(String, Var)>, lr: f64) -> Result<Self> {
+        let slots = vars
+            .into_iter()
+            .map(|(n, v)| {
+                let z = v.as_tensor().zeros_like()?;
+                Ok((n, v, z.clone(), z))
+            })
+            .collect::<Result<_>>()?;
+        Ok(Adam { lr, t: 0, slots })
+    }
+
+    /// One step on the gradients in `grads` (variables without a gradient are left alone).
+    pub fn step(&mut self, grads: &GradStore) -> Result<()> {
+        self.t += 1;
+        let c1 = 1.0 - BETA1.powi(self.t as i32);
+        let c2 = 1.0 - BETA2.powi(self.t as i32);
+        for (_, var, m, v) in &mut self.slots {
+            let Some(g) = grads.get(var.as_tensor()) else {
+                continue;
+            };
+            *m = ((&*m * BETA1)? + (g * (1.0 - BETA1))?)?;
+            *v = ((&*v * BETA2)? + (g.sqr()? * (1.0 - BETA2))?)?;
+            let denom = ((&*v / c2)?.sqrt()? + EPS)?;
+            let update = ((&*m / c1)? / denom)?;
+            var.set(&(var.as_tensor() - (update * self.lr)?)?)?;
+        }
+        Ok(())
+    }
+}

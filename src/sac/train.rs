@@ -1,0 +1,377 @@
+//! The training loop (DESIGN §3–5): collect with the current policy (uniform random actions for
+//! `learning_starts` steps), store in the replay buffer, update, evaluate, checkpoint.
+//!
+//! Run dir: `config.toml`, `metrics.csv` (one row per episode and per evaluation),
+//! `checkpoints/step_<N>/`, `final/`.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use indicatif::ProgressBar;
+use rand::Rng as _;
+use serde::Serialize;
+
+use super::agent::{Losses, Sac};
+use super::checkpoint::{self, LossSums, TrainState};
+use super::evaluate::{mean_std, run_episodes, to_env_action};
+use super::replay::Replay;
+use crate::config::Config;
+use crate::env::Simulator;
+use crate::error::{Error, Result};
+use crate::rng::{self, Rng};
+
+/// Set by the Ctrl-C handler; the loop checkpoints and stops at the next step.
+pub static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+/// Tag of the RNGs derived for evaluation episodes.
+const EVAL_TAG: u64 = 0xE7A1;
+
+/// What `train --json` reports (DESIGN §3).
+#[derive(Debug, Clone, Serialize)]
+pub struct RunSummary {
+    pub seed: u64,
+    pub steps: u64,
+    pub episodes: u64,
+    pub updates: u64,
+    pub wall_seconds: f64,
+    pub env_steps_per_second: f64,
+    pub updates_per_second: f64,
+    pub final_eval_mean_return: f64,
+    pub final_eval_std_return: f64,
+    pub alpha: f64,
+    pub checkpoint: PathBuf,
+    pub run_dir: PathBuf,
+}
+
+pub const METRICS_HEADER: &str = "kind,step,episode,return,return_std,length,critic_loss,actor_loss,alpha_loss,alpha,entropy,wall_seconds";
+
+fn write_error(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
+    move |source| Error::Write {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// `metrics.csv`, appended a whole line at a time.
+struct Metrics {
+    path: PathBuf,
+    file: std::fs::File,
+}
+
+impl Metrics {
+    /// A fresh file, or — resuming at `keep_until` — the old one cut to the rows up to that step.
+    fn open(path: PathBuf, keep_until: Option<(u64, &Path)>) -> Result<Metrics> {
+        let mut text = format!("{METRICS_HEADER}\n");
+        if let Some((step, old)) = keep_until {
+            if let Ok(old_text) = std::fs::read_to_string(old) {
+                for line in old_text.lines().skip(1) {
+                    let row_step = line.split(',').nth(1).and_then(|s| s.parse::<u64>().ok());
+                    if row_step.is_some_and(|s| s <= step) {
+                        text.push_str(line);
+                        text.push('\n');
+                    }
+                }
+            }
+        }
+        let tmp = path.with_extension("csv.tmp");
+        std::fs::write(&tmp, &text).map_err(write_error(&tmp))?;
+        std::fs::rename(&tmp, &path).map_err(write_error(&path))?;
+        let file = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .map_err(write_error(&path))?;
+        Ok(Metrics { path, file })
+    }
+
+    fn row(&mut self, fields: &[String]) -> Result<()> {
+        let line = fields.join(",") + "\n";
+        self.file
+            .write_all(line.as_bytes())
+            .map_err(write_error(&self.path))
+    }
+}
+
+fn fmt(x: f64) -> String {
+    format!("{x}")
+}
+
+/// Where a run resumes from.
+pub struct Resume {
+    pub sac: Sac,
+    pub state: TrainState,
+    pub replay: Option<Replay>,
+    /// The metrics file of the run being continued.
+    pub metrics: PathBuf,
+}
+
+/// Trains `config` in `run_dir`, from scratch or from `resume`.
+pub fn train(
+    config: &Config,
+    run_dir: &Path,
+    resume: Option<Resume>,
+    bar: &ProgressBar,
+) -> Result<RunSummary> {
+    let started = Instant::now();
+    std::fs::create_dir_all(run_dir).map_err(write_error(run_dir))?;
+    let config_path = run_dir.join("config.toml");
+    crate::io::write_file(&config_path, config.to_toml())?;
+    let env = &config.env;
+    let tc = &config.train;
+    let (od, ad) = (env.obs_dim(), env.action_dim());
+    let bounds = env.action_bounds();
+    let mut sim = Simulator::new(env.clone());
+    let mut obs = vec![0.0; od];
+    let mut next_obs = vec![0.0; od];
+    let mut env_action = vec![0.0; ad];
+
+    let (mut sac, mut st, mut replay, mut metrics) = match resume {
+        Some(r) => {
+            let mut st = r.state;
+            sim.restore(&st.sim_state, st.sim_steps, &mut obs);
+            let replay = r
+                .replay
+                .unwrap_or_else(|| Replay::new(tc.buffer_size, od, ad));
+            let metrics = Metrics::open(run_dir.join("metrics.csv"), Some((st.step, &r.metrics)))?;
+            st.alpha = r.sac.alpha()?;
+            (r.sac, st, replay, metrics)
+        }
+        None => {
+            let mut rng = rng::seeded(config.seed);
+            let sac = Sac::new(config, &mut rng)?;
+            sim.reset(&mut rng, &mut obs);
+            let st = TrainState {
+                step: 0,
+                episodes: 0,
+                updates: 0,
+                rng,
+                sim_state: Vec::new(),
+                sim_steps: 0,
+                episode_return: 0.0,
+                episode_length: 0,
+                losses: LossSums::default(),
+                alpha: sac.alpha()?,
+                wall_seconds: 0.0,
+                last_eval_return: None,
+            };
+            let replay = Replay::new(tc.buffer_size, od, ad);
+            (
+                sac,
+                st,
+                replay,
+                Metrics::open(run_dir.join("metrics.csv"), None)?,
+            )
+        }
+    };
+    let (start_step, start_updates, wall_before) = (st.step, st.updates, st.wall_seconds);
+    let wall = |started: &Instant| wall_before + started.elapsed().as_secs_f64();
+    bar.set_length(tc.total_steps);
+    bar.set_position(st.step);
+    let mut last_eval: Option<(u64, f64, f64)> = None;
+    let mut recent_return = f64::NAN;
+
+    let snapshot = |sim: &Simulator, st: &mut TrainState, started: &Instant| {
+        st.sim_state = sim.state().to_vec();
+        st.sim_steps = sim.steps();
+        st.wall_seconds = wall(started);
+    };
+
+    while st.step < tc.total_steps {
+        // Act: uniform on [-1, 1] before learning starts, then sampled from the policy.
+        let action: Vec<f32> = if st.step < tc.learning_starts {
+            (0..ad)
+                .map(|_| st.rng.random_range(-1.0f32..=1.0))
+                .collect()
+        } else {
+            sac.act(&obs, Some(&mut st.rng))?
+        };
+        to_env_action(&bounds, &action, &mut env_action);
+        let t = sim.step(&env_action, &mut st.rng, &mut next_obs);
+        replay.push(
+            &obs,
+            &action,
+            t.reward,
+            &next_obs,
+            t.terminated,
+            t.truncated,
+        );
+        std::mem::swap(&mut obs, &mut next_obs);
+        st.step += 1;
+        st.episode_return += t.reward;
+        st.episode_length += 1;
+
+        if t.terminated || t.truncated {
+            st.episodes += 1;
+            let l = st.losses;
+            let avg = |x: f64| {
+                if l.count > 0 {
+                    fmt(x / l.count as f64)
+                } else {
+                    String::new()
+                }
+            };
+            metrics.row(&[
+                "episode".into(),
+                st.step.to_string(),
+                st.episodes.to_string(),
+                fmt(st.episode_return),
+                String::new(),
+                st.episode_length.to_string(),
+                avg(l.critic),
+                avg(l.actor),
+                avg(l.alpha),
+                fmt(st.alpha),
+                avg(l.entropy),
+                format!("{:.3}", wall(&started)),
+            ])?;
+            recent_return = st.episode_return;
+            st.episode_return = 0.0;
+            st.episode_length = 0;
+            st.losses = LossSums::default();
+            sim.reset(&mut st.rng, &mut obs);
+        }
+
+        // Learn: SB3 trains once more than `learning_starts` steps have been collected.
+        if st.step > tc.learning_starts && replay.len >= tc.batch_size {
+            for _ in 0..tc.updates_per_step {
+                let batch = replay.sample(&mut st.rng, tc.batch_size)?;
+                let l: Losses = sac.update(&batch, &mut st.rng)?;
+                for (what, v) in [
+                    ("critic loss", l.critic),
+                    ("actor loss", l.actor),
+                    ("temperature loss", l.alpha),
+                ] {
+                    if !v.is_finite() {
+                        return Err(Error::Diverged {
+                            step: st.step,
+                            what: what.into(),
+                            value: v,
+                        });
+                    }
+                }
+                st.updates += 1;
+                st.alpha = sac.alpha()?;
+                st.losses.count += 1;
+                st.losses.critic += l.critic;
+                st.losses.actor += l.actor;
+                st.losses.alpha += l.alpha;
+                st.losses.entropy += l.entropy;
+            }
+        }
+
+        if tc.eval_every > 0 && st.step % tc.eval_every == 0 {
+            let (mean, std) = evaluate_into(
+                config,
+                &sac,
+                st.step,
+                st.episodes,
+                &mut metrics,
+                wall(&started),
+            )?;
+            st.last_eval_return = Some(mean);
+            last_eval = Some((st.step, mean, std));
+        }
+        if tc.checkpoint_every > 0 && st.step % tc.checkpoint_every == 0 && st.step < tc.total_steps
+        {
+            snapshot(&sim, &mut st, &started);
+            let dir = run_dir
+                .join("checkpoints")
+                .join(format!("step_{}", st.step));
+            checkpoint::save(&dir, config, &sac, &st, tc.save_replay.then_some(&replay))?;
+        }
+        if st.step % 100 == 0 || st.step == tc.total_steps {
+            bar.set_position(st.step);
+            bar.set_message(format!("return {recent_return:.1}  α {:.3}", st.alpha));
+        }
+        if INTERRUPTED.load(Ordering::SeqCst) {
+            snapshot(&sim, &mut st, &started);
+            let dir = run_dir
+                .join("checkpoints")
+                .join(format!("step_{}", st.step));
+            checkpoint::save(&dir, config, &sac, &st, Some(&replay))?;
+            return Err(Error::Interrupted {
+                step: st.step,
+                checkpoint: dir,
+            });
+        }
+    }
+
+    let (mean, std) = match last_eval {
+        Some((step, mean, std)) if step == st.step => (mean, std),
+        _ => {
+            let (mean, std) = evaluate_into(
+                config,
+                &sac,
+                st.step,
+                st.episodes,
+                &mut metrics,
+                wall(&started),
+            )?;
+            st.last_eval_return = Some(mean);
+            (mean, std)
+        }
+    };
+    snapshot(&sim, &mut st, &started);
+    let final_dir = run_dir.join("final");
+    checkpoint::save(
+        &final_dir,
+        config,
+        &sac,
+        &st,
+        tc.save_replay.then_some(&replay),
+    )?;
+    bar.finish_and_clear();
+    let session = started.elapsed().as_secs_f64().max(1e-9);
+    Ok(RunSummary {
+        seed: config.seed,
+        steps: st.step,
+        episodes: st.episodes,
+        updates: st.updates,
+        wall_seconds: st.wall_seconds,
+        env_steps_per_second: (st.step - start_step) as f64 / session,
+        updates_per_second: (st.updates - start_updates) as f64 / session,
+        final_eval_mean_return: mean,
+        final_eval_std_return: std,
+        alpha: st.alpha,
+        checkpoint: final_dir,
+        run_dir: run_dir.to_path_buf(),
+    })
+}
+
+/// Deterministic evaluation at `step` (episodes seeded from the run's seed and the step); appends
+/// its row to the metrics.
+fn evaluate_into(
+    config: &Config,
+    sac: &Sac,
+    step: u64,
+    episodes: u64,
+    metrics: &mut Metrics,
+    wall: f64,
+) -> Result<(f64, f64)> {
+    let mut rng: Rng = rng::derived(config.seed, EVAL_TAG, step);
+    let (returns, lengths) = run_episodes(
+        &config.env,
+        config.train.eval_episodes,
+        &mut rng,
+        |obs, _| Ok(sac.act(obs, None)?),
+    )?;
+    let (mean, std) = mean_std(&returns);
+    let mean_len = lengths.iter().sum::<u64>() as f64 / lengths.len() as f64;
+    let empty = String::new;
+    metrics.row(&[
+        "eval".into(),
+        step.to_string(),
+        episodes.to_string(),
+        fmt(mean),
+        fmt(std),
+        fmt(mean_len),
+        empty(),
+        empty(),
+        empty(),
+        fmt(sac.alpha()?),
+        empty(),
+        format!("{wall:.3}"),
+    ])?;
+    Ok((mean, std))
+}
