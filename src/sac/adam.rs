@@ -52,3 +52,33 @@ impl Adam {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::Device;
+
+    #[test]
+    fn two_steps_match_pytorch_adam_by_hand() {
+        // θ = 1, loss = 3θ² → g = 6θ. Step 1: m̂ = g, v̂ = g², θ −= lr·g/(|g| + ε) ≈ lr.
+        let var = Var::new(&[1.0f32], &Device::Cpu).unwrap();
+        let mut adam = Adam::new(vec![("x".into(), var.clone())], 0.1).unwrap();
+        let mut theta = 1.0f64;
+        let (mut m, mut v) = (0.0f64, 0.0f64);
+        for t in 1..=2 {
+            let loss = (var.as_tensor().sqr().unwrap() * 3.0)
+                .unwrap()
+                .sum_all()
+                .unwrap();
+            adam.step(&loss.backward().unwrap()).unwrap();
+            let g = 6.0 * theta;
+            m = BETA1 * m + (1.0 - BETA1) * g;
+            v = BETA2 * v + (1.0 - BETA2) * g * g;
+            let (mh, vh) = (m / (1.0 - BETA1.powi(t)), v / (1.0 - BETA2.powi(t)));
+            theta -= 0.1 * mh / (vh.sqrt() + EPS);
+        }
+        let got = var.as_tensor().to_vec1::<f32>().unwrap()[0] as f64;
+        assert!((got - theta).abs() < 1e-6, "{got} vs {theta}");
+        assert_eq!(adam.t, 2);
+    }
+}

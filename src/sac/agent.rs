@@ -126,9 +126,16 @@ impl Sac {
 
         // Critics: y = r + γ·(1 − terminated)·(min_j Q̄_j(s', a') − α·log π(a'|s')), a' ~ π(·|s').
         let next = self.actor.sample(&b.next_obs, &eps_next)?;
-        let soft_next = (self.target.min(&b.next_obs, &next.action)? - (next.log_prob * alpha)?)?;
-        let not_done = b.terminated.affine(-1.0, 1.0)?;
-        let y = (&b.reward + (not_done.mul(&soft_next)? * self.gamma)?)?.detach();
+        let min_q_next = self.target.min(&b.next_obs, &next.action)?;
+        let y = soft_target(
+            &b.reward,
+            &b.terminated,
+            &min_q_next,
+            &next.log_prob,
+            alpha,
+            self.gamma,
+        )?
+        .detach();
         let [q1, q2] = self.critic.forward(&b.obs, &b.action)?;
         let critic_loss = (((q1 - &y)?.sqr()?.mean_all()? + (q2 - &y)?.sqr()?.mean_all()?)? * 0.5)?;
         self.critic_opt.step(&critic_loss.backward()?)?;
@@ -172,5 +179,49 @@ impl Sac {
             None => self.actor.deterministic(&x)?,
         };
         a.flatten_all()?.to_vec1::<f32>()
+    }
+}
+
+/// The critics' regression target, `y = r + γ·(1 − terminated)·(min_j Q̄_j(s', a') − α·log π(a'|s'))`:
+/// a terminated transition does not bootstrap; a truncated one does (it is not in this formula).
+pub fn soft_target(
+    reward: &Tensor,
+    terminated: &Tensor,
+    min_q_next: &Tensor,
+    log_prob_next: &Tensor,
+    alpha: f64,
+    gamma: f64,
+) -> Result<Tensor> {
+    let soft_next = (min_q_next - (log_prob_next * alpha)?)?;
+    let not_done = terminated.affine(-1.0, 1.0)?;
+    reward + (not_done.mul(&soft_next)? * gamma)?
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(v: &[f32]) -> Tensor {
+        Tensor::new(v, &Device::Cpu).unwrap()
+    }
+
+    #[test]
+    fn target_bootstraps_unless_terminated() {
+        // r = [1, 2], terminated = [0, 1], min Q̄ = [10, 10], log π = [−1, −1], α = 0.5, γ = 0.9:
+        // y = [1 + 0.9·(10 + 0.5), 2]
+        let y = soft_target(
+            &t(&[1.0, 2.0]),
+            &t(&[0.0, 1.0]),
+            &t(&[10.0, 10.0]),
+            &t(&[-1.0, -1.0]),
+            0.5,
+            0.9,
+        )
+        .unwrap();
+        let y = y.to_vec1::<f32>().unwrap();
+        assert!(
+            (y[0] - 10.45).abs() < 1e-5 && (y[1] - 2.0).abs() < 1e-6,
+            "{y:?}"
+        );
     }
 }

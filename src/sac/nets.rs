@@ -242,3 +242,46 @@ pub fn normal(rng: &mut OurRng, rows: usize, cols: usize) -> Result<Tensor> {
 }
 
 pub const DTYPE: DType = DType::F32;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tanh_gaussian_log_density_by_hand() {
+        // One layer of zeros in the trunk makes μ and log σ the heads' biases. With μ = 0.3,
+        // raw log σ r = 0.2 (log σ = −1.5 + 3.5·tanh 0.2), ε = 0.7 and half width 2 (log 2):
+        // u = μ + σε, a = tanh u, log π = log N(u; μ, σ) − log(1 − a²) − log 2.
+        let mut params = Params::default();
+        let mut rng = crate::rng::seeded(1);
+        let actor = Actor::new(&mut params, &mut rng, 3, 1, &[4], 2f64.ln()).unwrap();
+        for (name, var) in &params.vars {
+            let value = match name.as_str() {
+                "actor.mean.bias" => 0.3,
+                "actor.log_std.bias" => 0.2,
+                _ => 0.0,
+            };
+            var.set(&(var.as_tensor().zeros_like().unwrap() + value).unwrap())
+                .unwrap();
+        }
+        let obs = Tensor::new(&[[0.5f32, -1.0, 2.0]], &Device::Cpu).unwrap();
+        let eps = Tensor::new(&[[0.7f32]], &Device::Cpu).unwrap();
+        let s = actor.sample(&obs, &eps).unwrap();
+        let log_std = -1.5 + 3.5 * 0.2f64.tanh();
+        let u = 0.3 + log_std.exp() * 0.7;
+        let a = u.tanh();
+        let expect = -0.5 * 0.49
+            - log_std
+            - 0.5 * (2.0 * std::f64::consts::PI).ln()
+            - (1.0 - a * a).ln()
+            - 2f64.ln();
+        let got = s.log_prob.to_vec1::<f32>().unwrap()[0] as f64;
+        assert!((got - expect).abs() < 1e-5, "{got} vs {expect}");
+        assert!((s.action.to_vec2::<f32>().unwrap()[0][0] as f64 - a).abs() < 1e-6);
+        // Far in the tail the pre-tanh form stays finite where log(1 − tanh²) from `a` would not.
+        let far = actor
+            .sample(&obs, &Tensor::new(&[[40.0f32]], &Device::Cpu).unwrap())
+            .unwrap();
+        assert!(far.log_prob.to_vec1::<f32>().unwrap()[0].is_finite());
+    }
+}

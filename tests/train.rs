@@ -1,0 +1,268 @@
+//! The trainer end to end: reproducibility, bit-identical resume, evaluation, failures.
+
+mod util;
+
+use util::{Dir, repo};
+
+/// A tiny, fast pendulum run: 600 steps, 32×32 networks, batch 32.
+const TINY: &[&str] = &[
+    "--set",
+    "train.total_steps=600",
+    "--set",
+    "train.learning_starts=100",
+    "--set",
+    "train.batch_size=32",
+    "--set",
+    "train.eval_every=300",
+    "--set",
+    "train.eval_episodes=2",
+    "--set",
+    "train.checkpoint_every=300",
+    "--set",
+    "agent.hidden=[32,32]",
+];
+
+fn train(dir: &Dir, out: &str, extra: &[&str]) -> serde_json::Value {
+    let config = repo("configs/pendulum.toml");
+    let mut args = vec!["train", "--config", config.as_str(), "--out", out, "--json"];
+    args.extend_from_slice(TINY);
+    args.extend_from_slice(extra);
+    dir.maxent(&args).json()
+}
+
+/// metrics.csv without its wall-time column.
+fn metrics(dir: &Dir, run: &str) -> Vec<String> {
+    let text = std::fs::read_to_string(dir.path().join(run).join("metrics.csv")).unwrap();
+    text.lines()
+        .map(|l| l.rsplit_once(',').unwrap().0.to_string())
+        .collect()
+}
+
+/// A safetensors file's tensors, name → raw little-endian bytes (the header's metadata map has no
+/// fixed order, so files are compared by content).
+fn tensors(dir: &Dir, path: &str) -> std::collections::BTreeMap<String, Vec<u8>> {
+    let bytes = std::fs::read(dir.path().join(path)).unwrap();
+    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    st.tensors()
+        .into_iter()
+        .map(|(n, v)| (n, v.data().to_vec()))
+        .collect()
+}
+
+fn same(dir: &Dir, a: &str, b: &str) -> bool {
+    tensors(dir, a) == tensors(dir, b)
+}
+
+#[test]
+fn same_seed_same_numbers_other_seed_other_numbers() {
+    let dir = Dir::new();
+    let a = train(&dir, "a", &[]);
+    let b = train(&dir, "b", &[]);
+    let c = train(&dir, "c", &["--seed", "1"]);
+    for key in [
+        "steps",
+        "episodes",
+        "wall_seconds",
+        "env_steps_per_second",
+        "updates_per_second",
+        "final_eval_mean_return",
+        "checkpoint",
+    ] {
+        assert!(a.get(key).is_some(), "train --json lacks {key}");
+    }
+    assert_eq!(a["steps"], 600);
+    assert_eq!(a["final_eval_mean_return"], b["final_eval_mean_return"]);
+    assert_eq!(metrics(&dir, "a"), metrics(&dir, "b"));
+    assert!(
+        same(
+            &dir,
+            "a/final/model.safetensors",
+            "b/final/model.safetensors"
+        ),
+        "same seed, other weights"
+    );
+    assert!(
+        !same(
+            &dir,
+            "a/final/model.safetensors",
+            "c/final/model.safetensors"
+        ),
+        "other seed, same weights"
+    );
+    // Rows: one per episode (3 of 200 steps) and per evaluation (at 300 and 600).
+    let rows = metrics(&dir, "a");
+    assert_eq!(rows.iter().filter(|r| r.starts_with("episode,")).count(), 3);
+    assert_eq!(rows.iter().filter(|r| r.starts_with("eval,")).count(), 2);
+}
+
+#[test]
+fn resume_with_saved_replay_is_bit_identical() {
+    let dir = Dir::new();
+    train(&dir, "whole", &["--set", "train.save_replay=true"]);
+    let ckpt = dir.path().join("whole/checkpoints/step_300");
+    assert!(ckpt.join("replay.safetensors").is_file());
+    let resumed = dir
+        .maxent(&[
+            "train",
+            "--resume",
+            ckpt.to_str().unwrap(),
+            "--out",
+            "resumed",
+            "--json",
+        ])
+        .json();
+    assert_eq!(resumed["steps"], 600);
+    assert_eq!(metrics(&dir, "whole"), metrics(&dir, "resumed"));
+    assert!(
+        same(
+            &dir,
+            "whole/final/model.safetensors",
+            "resumed/final/model.safetensors"
+        ),
+        "resumed weights differ"
+    );
+    assert!(
+        same(
+            &dir,
+            "whole/final/optimizer.safetensors",
+            "resumed/final/optimizer.safetensors"
+        ),
+        "resumed optimizer differs"
+    );
+    // Extending a finished run.
+    let longer = dir
+        .maxent(&[
+            "train",
+            "--resume",
+            "resumed/final",
+            "--set",
+            "train.total_steps=700",
+            "--json",
+        ])
+        .json();
+    assert_eq!(longer["steps"], 700);
+}
+
+#[test]
+fn eval_is_seeded_and_deterministic_by_default() {
+    let dir = Dir::new();
+    train(&dir, "run", &[]);
+    let e1 = dir
+        .maxent(&[
+            "eval",
+            "--checkpoint",
+            "run/final",
+            "--episodes",
+            "3",
+            "--seed",
+            "5",
+            "--json",
+        ])
+        .json();
+    let e2 = dir
+        .maxent(&[
+            "eval",
+            "--checkpoint",
+            "run/final",
+            "--episodes",
+            "3",
+            "--seed",
+            "5",
+            "--json",
+        ])
+        .json();
+    assert_eq!(e1, e2);
+    assert_eq!(e1["returns"].as_array().unwrap().len(), 3);
+    for key in ["mean_return", "std_return", "episodes"] {
+        assert!(e1.get(key).is_some());
+    }
+    let s = dir
+        .maxent(&[
+            "eval",
+            "--checkpoint",
+            "run/final",
+            "--episodes",
+            "3",
+            "--seed",
+            "5",
+            "--stochastic",
+            "--json",
+        ])
+        .json();
+    assert_ne!(s["returns"], e1["returns"]);
+}
+
+#[test]
+fn divergence_stops_with_the_step_and_keeps_the_last_checkpoint() {
+    let dir = Dir::new();
+    let config = repo("configs/pendulum.toml");
+    let mut args = vec!["train", "--config", config.as_str(), "--out", "div"];
+    args.extend_from_slice(TINY);
+    args.extend_from_slice(&[
+        "--set",
+        "train.checkpoint_every=100",
+        "--set",
+        "agent.critic_lr=1e30",
+        "--set",
+        "agent.actor_lr=1e30",
+    ]);
+    let run = dir.maxent(&args);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(run.stderr.contains("diverged at step"), "{}", run.stderr);
+    assert!(
+        dir.path()
+            .join("div/checkpoints/step_100/model.safetensors")
+            .is_file()
+    );
+    let ok = dir.maxent(&[
+        "eval",
+        "--checkpoint",
+        "div/checkpoints/step_100",
+        "--episodes",
+        "1",
+    ]);
+    assert_eq!(ok.code, 0, "{}", ok.stderr);
+}
+
+#[test]
+fn bad_train_and_eval_input_exits_2() {
+    let dir = Dir::new();
+    let config = repo("configs/pendulum.toml");
+    dir.maxent(&[
+        "train",
+        "--config",
+        &config,
+        "--set",
+        "objective.backup=inference",
+    ])
+    .assert_bad_input(&["objective.backup", "exact solver"]);
+    dir.maxent(&["train", "--config", &config, "--set", "train.batch_size=0"])
+        .assert_bad_input(&["train.batch_size"]);
+    dir.maxent(&["train"]).assert_bad_input(&["required"]);
+    dir.maxent(&["eval", "--checkpoint", "nowhere"])
+        .assert_bad_input(&["nowhere"]);
+    train(&dir, "run", &[]);
+    dir.maxent(&["train", "--resume", "run/final", "--set", "agent.tau=0.1"])
+        .assert_bad_input(&["agent.tau", "only train.total_steps"]);
+    dir.maxent(&[
+        "train",
+        "--resume",
+        "run/final",
+        "--set",
+        "train.total_steps=100",
+    ])
+    .assert_bad_input(&["train.total_steps", "not beyond"]);
+    std::fs::write(dir.path().join("run/final/model.safetensors"), b"garbage").unwrap();
+    dir.maxent(&["eval", "--checkpoint", "run/final"])
+        .assert_bad_input(&["model.safetensors", "corrupt"]);
+    let ckpt = dir.path().join("run/checkpoints/step_300");
+    std::fs::write(
+        ckpt.join("config.toml"),
+        std::fs::read_to_string(ckpt.join("config.toml"))
+            .unwrap()
+            .replace("hidden = [32, 32]", "hidden = [16]"),
+    )
+    .unwrap();
+    dir.maxent(&["eval", "--checkpoint", ckpt.to_str().unwrap()])
+        .assert_bad_input(&["model.safetensors", "shape"]);
+}
