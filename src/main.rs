@@ -137,7 +137,11 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e}");
-            ExitCode::from(if e.is_bad_input() { 2 } else { 1 })
+            ExitCode::from(match e {
+                Error::Interrupted { .. } => 130,
+                _ if e.is_bad_input() => 2,
+                _ => 1,
+            })
         }
     }
 }

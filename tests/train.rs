@@ -266,3 +266,88 @@ fn bad_train_and_eval_input_exits_2() {
     dir.maxent(&["eval", "--checkpoint", ckpt.to_str().unwrap()])
         .assert_bad_input(&["model.safetensors", "shape"]);
 }
+
+#[test]
+fn ctrl_c_writes_a_checkpoint_that_resumes() {
+    let dir = Dir::new();
+    let config = repo("configs/pendulum.toml");
+    let mut args = vec!["train", "--config", config.as_str(), "--out", "int"];
+    args.extend_from_slice(TINY);
+    args.extend_from_slice(&[
+        "--set",
+        "train.total_steps=1000000",
+        "--set",
+        "train.checkpoint_every=0",
+        "--set",
+        "train.eval_every=0",
+    ]);
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_maxent"))
+        .args(&args)
+        .current_dir(dir.path())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let metrics = dir.path().join("int/metrics.csv");
+    let t0 = std::time::Instant::now();
+    while std::fs::read_to_string(&metrics).map_or(0, |m| m.lines().count()) < 3
+        && t0.elapsed().as_secs() < 60
+    {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let status = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    let step: u64 = stderr
+        .split("interrupted at step ")
+        .nth(1)
+        .and_then(|s| s.split(';').next())
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("{stderr}"));
+    let ckpt = format!("int/checkpoints/step_{step}");
+    assert!(
+        dir.path().join(&ckpt).join("replay.safetensors").is_file(),
+        "an interrupt saves the replay buffer too"
+    );
+    let total = format!("train.total_steps={}", step + 50);
+    let resumed = dir
+        .maxent(&["train", "--resume", &ckpt, "--set", &total, "--json"])
+        .json();
+    assert_eq!(resumed["steps"].as_u64(), Some(step + 50));
+}
+
+#[test]
+fn several_seeds_run_side_by_side() {
+    let dir = Dir::new();
+    let config = repo("configs/pendulum.toml");
+    let mut args = vec![
+        "train",
+        "--config",
+        config.as_str(),
+        "--out",
+        "multi",
+        "--seeds",
+        "0,1,2",
+        "--json",
+    ];
+    args.extend_from_slice(TINY);
+    let out = dir.maxent(&args).json();
+    assert_eq!(out["runs"].as_array().unwrap().len(), 3);
+    for s in 0..3 {
+        assert!(
+            dir.path()
+                .join(format!("multi/pendulum-{s}/final/model.safetensors"))
+                .is_file()
+        );
+    }
+    let single = train(&dir, "single1", &["--seed", "1"]);
+    assert_eq!(
+        out["runs"][1]["final_eval_mean_return"], single["final_eval_mean_return"],
+        "a seed gives the same run alone or beside others"
+    );
+    assert!(out["final_eval_mean_return"].as_f64().is_some());
+}
