@@ -53,7 +53,7 @@ pub fn train(
                         break;
                     };
                     let bar = multi.add(crate::progress::training(config.seed));
-                    let r = train_run(config, dir, None, &bar);
+                    let r = train_run(config, dir, None, &bar, workers == 1);
                     *results[i].lock().expect("no panics while holding it") = Some(r);
                 }
             });
@@ -134,7 +134,7 @@ pub fn resume(dir: &Path, out: Option<PathBuf>, sets: &[String]) -> Result<RunSu
         replay,
         metrics: original.join("metrics.csv"),
     };
-    train_run(&config, &run_dir, Some(resume), &bar)
+    train_run(&config, &run_dir, Some(resume), &bar, true)
 }
 
 /// What `eval --json` reports.
@@ -155,24 +155,14 @@ pub fn eval(
     seed: u64,
     stochastic: bool,
 ) -> Result<EvalReport> {
-    let (config, actor) = checkpoint::load_actor(dir)?;
+    let (config, mut sac) = checkpoint::load_actor(dir)?;
     let episodes = episodes.unwrap_or(config.train.eval_episodes);
     if episodes == 0 {
         return Err(Error::argument("--episodes 0", "must be at least 1"));
     }
     let mut rng = crate::rng::seeded(seed);
-    let ad = config.env.action_dim();
     let (returns, lengths) = run_episodes(&config.env, episodes, &mut rng, |obs, rng| {
-        let x: Vec<f32> = obs.iter().map(|&v| v as f32).collect();
-        let x = candle_core::Tensor::from_vec(x, (1, obs.len()), &candle_core::Device::Cpu)?;
-        let a = if stochastic {
-            actor
-                .sample(&x, &crate::sac::nets::normal(rng, 1, ad)?)?
-                .action
-        } else {
-            actor.deterministic(&x)?
-        };
-        Ok(a.flatten_all()?.to_vec1::<f32>()?)
+        Ok(sac.act(obs, stochastic.then_some(rng)))
     })?;
     let (mean_return, std_return) = mean_std(&returns);
     Ok(EvalReport {

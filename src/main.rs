@@ -116,13 +116,6 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    // candle's CPU kernels split small matmuls over rayon threads, which costs more than it saves
-    // at SAC's sizes on two cores (shared/notes/candle-cpu-costs.md); seeds run in parallel instead.
-    // The solver keeps its own thread pool.
-    if std::env::var_os("RAYON_NUM_THREADS").is_none() {
-        // SAFETY: no other thread exists yet.
-        unsafe { std::env::set_var("RAYON_NUM_THREADS", "1") };
-    }
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) if !e.use_stderr() => e.exit(), // --help, --version

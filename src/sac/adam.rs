@@ -43,8 +43,8 @@ impl Adam {
             let Some(g) = grads.get(var.as_tensor()) else {
                 continue;
             };
-            *m = ((&*m * BETA1)? + (g * (1.0 - BETA1))?)?;
-            *v = ((&*v * BETA2)? + (g.sqr()? * (1.0 - BETA2))?)?;
+            *m = ((&*m * BETA1)? + (g * (1.0 - BETA1))?)?.detach();
+            *v = ((&*v * BETA2)? + (g.sqr()? * (1.0 - BETA2))?)?.detach();
             let denom = ((&*v / c2)?.sqrt()? + EPS)?;
             let update = ((&*m / c1)? / denom)?;
             var.set(&(var.as_tensor() - (update * self.lr)?)?)?;

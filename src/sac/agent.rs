@@ -1,33 +1,58 @@
 //! Soft actor-critic (Haarnoja et al. 2018, "Soft Actor-Critic Algorithms and Applications"): the
-//! update, in the order Stable-Baselines3's `SAC.train` runs it (temperature, critics, actor,
-//! Polyak), with CleanRL's temperature loss on α rather than SB3's on log α.
+//! update, on flat buffers with hand-written gradients ([`super::dense`]), in the order
+//! Stable-Baselines3's `SAC.train` runs it — temperature, critics, actor, Polyak — with CleanRL's
+//! temperature loss on α rather than SB3's on log α. [`super::reference`] computes the same update
+//! with candle's autograd; tests hold the two to each other.
+//!
+//! Networks: the actor `[obs, hidden…, 2·act]` (its last layer is the mean head stacked on the
+//! log-σ head), two critics `[obs + act, hidden…, 1]` and their Polyak targets. Actions are on
+//! [-1, 1]; log-densities are in env action units (the scaling's Jacobian included).
 
-use candle_core::{Device, Result, Tensor, Var};
+use rand::Rng as _;
 
-use super::adam::Adam;
-use super::nets::{Actor, Params, TwinCritic, normal};
-use super::replay::Batch;
+use super::dense::{Cache, Layout, backward, backward_threads, forward};
+use super::nets::{LOG_STD_MAX, LOG_STD_MIN};
 use crate::config::{Config, TargetEntropy};
 use crate::objective::Temperature;
 use crate::rng::Rng;
 
-/// The agent: networks, target critics, temperature and their optimizers.
-#[derive(Debug, Clone)]
-pub struct Sac {
-    pub params: Params,
-    pub actor: Actor,
-    pub critic: TwinCritic,
-    pub target: TwinCritic,
-    /// `log α`; trained only when α is learned.
-    pub log_alpha: Var,
-    pub actor_opt: Adam,
-    pub critic_opt: Adam,
-    pub alpha_opt: Option<Adam>,
-    pub gamma: f64,
-    pub tau: f64,
-    /// In nats, env action units.
-    pub target_entropy: f64,
-    pub act_dim: usize,
+/// Adam's state for one flat parameter buffer (PyTorch's `torch.optim.Adam`, no weight decay):
+/// `m ← β₁m + (1−β₁)g`, `v ← β₂v + (1−β₂)g²`, `θ ← θ − lr·(m/(1−β₁ᵗ))/(√(v/(1−β₂ᵗ)) + ε)`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Adam {
+    pub lr: f64,
+    pub t: u64,
+    pub m: Vec<f32>,
+    pub v: Vec<f32>,
+}
+
+impl Adam {
+    pub fn new(len: usize, lr: f64) -> Self {
+        Adam {
+            lr,
+            t: 0,
+            m: vec![0.0; len],
+            v: vec![0.0; len],
+        }
+    }
+
+    pub fn step(&mut self, params: &mut [f32], grads: &[f32]) {
+        use super::adam::{BETA1, BETA2, EPS};
+        self.t += 1;
+        let c1 = (1.0 - BETA1.powi(self.t as i32)) as f32;
+        let c2 = (1.0 - BETA2.powi(self.t as i32)) as f32;
+        let (b1, b2, lr, eps) = (BETA1 as f32, BETA2 as f32, self.lr as f32, EPS as f32);
+        for (((p, g), m), v) in params
+            .iter_mut()
+            .zip(grads)
+            .zip(&mut self.m)
+            .zip(&mut self.v)
+        {
+            *m = b1 * *m + (1.0 - b1) * g;
+            *v = b2 * *v + (1.0 - b2) * g * g;
+            *p -= lr * (*m / c1) / ((*v / c2).sqrt() + eps);
+        }
+    }
 }
 
 /// What one update measured.
@@ -42,186 +67,508 @@ pub struct Losses {
     pub entropy: f64,
 }
 
+/// A replay minibatch in flat rows.
+pub struct Batch<'a> {
+    pub obs: &'a [f32],
+    pub action: &'a [f32],
+    pub reward: &'a [f32],
+    pub next_obs: &'a [f32],
+    pub terminated: &'a [f32],
+}
+
+/// The agent: parameters, optimizer state and the buffers its update reuses.
+#[derive(Debug, Clone)]
+pub struct Sac {
+    pub obs_dim: usize,
+    pub act_dim: usize,
+    pub actor_layout: Layout,
+    pub critic_layout: Layout,
+    pub actor: Vec<f32>,
+    /// Both critics, one after the other (`critic_layout.len()` each); likewise their targets.
+    pub critic: Vec<f32>,
+    pub target: Vec<f32>,
+    pub log_alpha: f32,
+    pub actor_opt: Adam,
+    pub critic_opt: Adam,
+    pub alpha_opt: Option<Adam>,
+    pub gamma: f64,
+    pub tau: f64,
+    /// In nats, env action units.
+    pub target_entropy: f64,
+    /// `Σ log half_width`: the Jacobian of the scaling from [-1, 1] to env units.
+    pub log_scale: f64,
+    /// Run the twin critics on two threads.
+    pub parallel: bool,
+    ws: Workspace,
+}
+
+/// Buffers of one update, kept between updates.
+#[derive(Debug, Clone, Default)]
+struct Workspace {
+    actor: Cache,
+    actor_next: Cache,
+    critic: [Cache; 2],
+    pi: Squashed,
+    next: Squashed,
+    x: Vec<f32>,
+    g: [Vec<f32>; 2],
+    dx: [Vec<f32>; 2],
+    y: Vec<f32>,
+    grads_actor: Vec<f32>,
+    grads_critic: Vec<f32>,
+    g_actor_out: Vec<f32>,
+    eps: Vec<f32>,
+    eps_next: Vec<f32>,
+}
+
+/// A batch of tanh-Gaussian samples with what their backward pass needs.
+#[derive(Debug, Clone, Default)]
+struct Squashed {
+    action: Vec<f32>,
+    log_prob: Vec<f32>,
+    log_std: Vec<f32>,
+    std: Vec<f32>,
+    tanh_raw: Vec<f32>,
+}
+
+/// `a = tanh(μ + σ·ε)` per row of the actor's output `[μ | raw]`, with
+///
+/// ```text
+/// log σ = LOG_STD_MIN + (LOG_STD_MAX − LOG_STD_MIN)·(tanh(raw) + 1)/2
+/// log π(a|s) = Σ_i [ −ε_i²/2 − log σ_i − log(2π)/2 − log(1 − tanh² u_i) ] − Σ log half_width
+/// log(1 − tanh² u) = 2·(log 2 − u − softplus(−2u))
+/// ```
+///
+/// from the pre-tanh sample u (never `atanh(a)`, unstable near ±1).
+fn squash(out: &[f32], eps: &[f32], ad: usize, log_scale: f64, s: &mut Squashed) {
+    let batch = eps.len() / ad;
+    for v in [&mut s.action, &mut s.log_std, &mut s.std, &mut s.tanh_raw] {
+        v.resize(batch * ad, 0.0);
+    }
+    s.log_prob.resize(batch, 0.0);
+    let (half, mid) = (
+        (0.5 * (LOG_STD_MAX - LOG_STD_MIN)) as f32,
+        (0.5 * (LOG_STD_MAX + LOG_STD_MIN)) as f32,
+    );
+    let c = (0.5 * (2.0 * std::f64::consts::PI).ln()) as f32;
+    for b in 0..batch {
+        let row = &out[b * 2 * ad..(b + 1) * 2 * ad];
+        let mut lp = -(log_scale as f32);
+        for i in 0..ad {
+            let k = b * ad + i;
+            let tr = row[ad + i].tanh();
+            let ls = mid + half * tr;
+            let sd = ls.exp();
+            let e = eps[k];
+            let u = row[i] + sd * e;
+            let two_u = -2.0 * u;
+            let softplus = two_u.max(0.0) + (-two_u.abs()).exp().ln_1p();
+            let log_det = 2.0 * (std::f32::consts::LN_2 - u - softplus);
+            lp += -0.5 * e * e - ls - c - log_det;
+            s.action[k] = u.tanh();
+            s.log_std[k] = ls;
+            s.std[k] = sd;
+            s.tanh_raw[k] = tr;
+        }
+        s.log_prob[b] = lp;
+    }
+}
+
+fn normal_into(rng: &mut Rng, out: &mut Vec<f32>, n: usize) {
+    out.clear();
+    out.extend((0..n).map(|_| rng.sample::<f32, _>(rand_distr::StandardNormal)));
+}
+
+/// `[obs | action]` rows.
+fn concat_rows(obs: &[f32], action: &[f32], od: usize, ad: usize, out: &mut Vec<f32>) {
+    out.clear();
+    for (o, a) in obs.chunks_exact(od).zip(action.chunks_exact(ad)) {
+        out.extend_from_slice(o);
+        out.extend_from_slice(a);
+    }
+}
+
+/// Runs `f(0)` and `f(1)`, on two threads when `parallel`.
+fn twin<A: Send, F: Fn(usize, A) + Sync>(parallel: bool, a: [A; 2], f: F) {
+    let [a0, a1] = a;
+    if parallel {
+        rayon::join(|| f(0, a0), || f(1, a1));
+    } else {
+        f(0, a0);
+        f(1, a1);
+    }
+}
+
 impl Sac {
-    /// Fresh networks, initialized from `rng`; target critics start as copies of the critics.
-    pub fn new(config: &Config, rng: &mut Rng) -> Result<Sac> {
+    /// Fresh networks with PyTorch's default `nn.Linear` init, `U(±1/√fan_in)` for weights and
+    /// biases, drawn from `rng` in the order of the parameter names (actor mean head, log-σ head,
+    /// trunk layers; then each critic's layers); target critics start as copies.
+    pub fn new(config: &Config, rng: &mut Rng) -> Sac {
         let env = &config.env;
         let (od, ad) = (env.obs_dim(), env.action_dim());
+        let a = &config.agent;
+        let mut sizes = vec![od];
+        sizes.extend_from_slice(&a.hidden);
+        sizes.push(2 * ad);
+        let actor_layout = Layout::new(sizes);
+        let mut sizes = vec![od + ad];
+        sizes.extend_from_slice(&a.hidden);
+        sizes.push(1);
+        let critic_layout = Layout::new(sizes);
+        let mut actor = vec![0.0; actor_layout.len()];
+        let mut critic = vec![0.0; 2 * critic_layout.len()];
+        for (name, range, _, fan_in) in super::checkpoint::actor_tensors(&actor_layout, ad) {
+            let bound = 1.0 / (fan_in as f64).sqrt();
+            let _ = name;
+            for p in &mut actor[range] {
+                *p = rng.random_range(-bound..bound) as f32;
+            }
+        }
+        for (_, range, _, fan_in) in super::checkpoint::critic_tensors(&critic_layout, "critic") {
+            let bound = 1.0 / (fan_in as f64).sqrt();
+            for p in &mut critic[range] {
+                *p = rng.random_range(-bound..bound) as f32;
+            }
+        }
         let log_scale: f64 = env
             .action_bounds()
             .iter()
             .map(|b| (b.width() / 2.0).ln())
             .sum();
-        let a = &config.agent;
-        let mut params = Params::default();
-        let actor = Actor::new(&mut params, rng, od, ad, &a.hidden, log_scale)?;
-        let critic = TwinCritic::new(&mut params, rng, "critic", od, ad, &a.hidden)?;
-        let mut target = critic.clone();
-        for (i, (q, t)) in critic.q.iter().zip(target.q.iter_mut()).enumerate() {
-            for (j, (l, tl)) in q.layers.iter().zip(t.layers.iter_mut()).enumerate() {
-                tl.weight = Var::from_tensor(&l.weight.as_tensor().copy()?)?;
-                tl.bias = Var::from_tensor(&l.bias.as_tensor().copy()?)?;
-                params
-                    .vars
-                    .insert(format!("critic_target.{i}.{j}.weight"), tl.weight.clone());
-                params
-                    .vars
-                    .insert(format!("critic_target.{i}.{j}.bias"), tl.bias.clone());
-            }
-        }
         let (alpha0, learned) = match config.objective.temperature {
             Temperature::Fixed(alpha) => (alpha, false),
             Temperature::Auto => (a.init_alpha, true),
         };
-        let log_alpha = Var::from_tensor(&Tensor::new(alpha0.ln() as f32, &Device::Cpu)?)?;
-        params.vars.insert("log_alpha".into(), log_alpha.clone());
-        let target_entropy = match a.target_entropy {
-            TargetEntropy::Auto => -(ad as f64) + log_scale,
-            TargetEntropy::Nats(h) => h,
-        };
-        Ok(Sac {
-            actor_opt: Adam::new(params.with_prefix("actor."), a.actor_lr)?,
-            critic_opt: Adam::new(params.with_prefix("critic."), a.critic_lr)?,
-            alpha_opt: learned
-                .then(|| Adam::new(params.with_prefix("log_alpha"), a.alpha_lr))
-                .transpose()?,
-            params,
+        Sac {
+            obs_dim: od,
+            act_dim: ad,
+            actor_opt: Adam::new(actor.len(), a.actor_lr),
+            critic_opt: Adam::new(critic.len(), a.critic_lr),
+            alpha_opt: learned.then(|| Adam::new(1, a.alpha_lr)),
+            target: critic.clone(),
             actor,
             critic,
-            target,
-            log_alpha,
+            actor_layout,
+            critic_layout,
+            log_alpha: alpha0.ln() as f32,
             gamma: config.objective.gamma,
             tau: a.tau,
-            target_entropy,
-            act_dim: ad,
-        })
+            target_entropy: match a.target_entropy {
+                TargetEntropy::Auto => -(ad as f64) + log_scale,
+                TargetEntropy::Nats(h) => h,
+            },
+            log_scale,
+            parallel: false,
+            ws: Workspace::default(),
+        }
     }
 
-    pub fn alpha(&self) -> Result<f64> {
-        Ok(f64::from(self.log_alpha.as_tensor().to_scalar::<f32>()?).exp())
+    pub fn alpha(&self) -> f64 {
+        f64::from(self.log_alpha).exp()
     }
 
-    /// One gradient step of every part on a minibatch; `rng` draws the policy noise.
-    pub fn update(&mut self, b: &Batch, rng: &mut Rng) -> Result<Losses> {
-        let n = b.reward.dims1()?;
-        let eps = normal(rng, n, self.act_dim)?;
-        let eps_next = normal(rng, n, self.act_dim)?;
-        let alpha = self.alpha()?; // this step's α: the value before the temperature update
-        let pi = self.actor.sample(&b.obs, &eps)?;
+    /// One gradient step of every part on a minibatch of `n` rows; `rng` draws the policy noise
+    /// (`n × act_dim` for the current states, then as many for the next states).
+    pub fn update(&mut self, b: &Batch, rng: &mut Rng) -> Losses {
+        let (od, ad, n) = (self.obs_dim, self.act_dim, b.reward.len());
+        let (al, cl) = (&self.actor_layout, &self.critic_layout);
+        let lc = cl.len();
+        let ws = &mut self.ws;
+        normal_into(rng, &mut ws.eps, n * ad);
+        normal_into(rng, &mut ws.eps_next, n * ad);
+        let alpha = f64::from(self.log_alpha).exp() as f32; // this step's α: before its update
 
-        // Temperature: J(α) = E[−α·(log π(a|s) + H̄)], a ~ π, gradient through log α only.
+        // a ~ π(·|s), reparameterized, and a' ~ π(·|s') for the target.
+        {
+            let actor = &self.actor;
+            let (c0, c1) = (&mut ws.actor, &mut ws.actor_next);
+            twin(
+                self.parallel,
+                [(c0, b.obs), (c1, b.next_obs)],
+                |_, (cache, x)| forward(al, actor, x, n, cache),
+            );
+        }
+        squash(ws.actor.output(), &ws.eps, ad, self.log_scale, &mut ws.pi);
+
+        // Temperature: J(α) = E[−α·(log π(a|s) + H̄)]; ∂J/∂log α = −α·E[log π + H̄].
         let mut alpha_loss = 0.0;
         if let Some(opt) = &mut self.alpha_opt {
-            let gap = (pi.log_prob.detach() + self.target_entropy)?;
-            let loss = (self
-                .log_alpha
-                .as_tensor()
-                .exp()?
-                .broadcast_mul(&gap)?
-                .mean_all()?
-                * -1.0)?;
-            opt.step(&loss.backward()?)?;
-            alpha_loss = f64::from(loss.to_scalar::<f32>()?);
+            let gap = ws
+                .pi
+                .log_prob
+                .iter()
+                .map(|&l| f64::from(l) + self.target_entropy)
+                .sum::<f64>()
+                / n as f64;
+            alpha_loss = -f64::from(alpha) * gap;
+            let mut la = [self.log_alpha];
+            opt.step(&mut la, &[alpha_loss as f32]);
+            self.log_alpha = la[0];
         }
 
         // Critics: y = r + γ·(1 − terminated)·(min_j Q̄_j(s', a') − α·log π(a'|s')), a' ~ π(·|s').
-        let next = self.actor.sample(&b.next_obs, &eps_next)?;
-        let min_q_next = self.target.min(&b.next_obs, &next.action)?;
-        let y = soft_target(
-            &b.reward,
-            &b.terminated,
-            &min_q_next,
-            &next.log_prob,
-            alpha,
-            self.gamma,
-        )?
-        .detach();
-        let [q1, q2] = self.critic.forward(&b.obs, &b.action)?;
-        let critic_loss = (((q1 - &y)?.sqr()?.mean_all()? + (q2 - &y)?.sqr()?.mean_all()?)? * 0.5)?;
-        self.critic_opt.step(&critic_loss.backward()?)?;
-
-        // Actor: J(π) = E[α·log π(a|s) − min_j Q_j(s, a)], a = tanh(μ + σ·ε) reparameterized,
-        // through the critics just updated. Only the actor's variables are stepped.
-        let q_pi = self.critic.min(&b.obs, &pi.action)?;
-        let actor_loss = ((&pi.log_prob * alpha)? - q_pi)?.mean_all()?;
-        self.actor_opt.step(&actor_loss.backward()?)?;
-
-        // Polyak: Q̄ ← τ·Q + (1 − τ)·Q̄.
-        for (q, t) in self.critic.q.iter().zip(&self.target.q) {
-            for (l, tl) in q.layers.iter().zip(&t.layers) {
-                for (src, dst) in [(&l.weight, &tl.weight), (&l.bias, &tl.bias)] {
-                    dst.set(
-                        &((src.as_tensor() * self.tau)? + (dst.as_tensor() * (1.0 - self.tau))?)?,
-                    )?;
-                }
-            }
+        squash(
+            ws.actor_next.output(),
+            &ws.eps_next,
+            ad,
+            self.log_scale,
+            &mut ws.next,
+        );
+        concat_rows(b.next_obs, &ws.next.action, od, ad, &mut ws.x);
+        {
+            let (x, target) = (&ws.x, &self.target);
+            let [c0, c1] = &mut ws.critic;
+            twin(self.parallel, [c0, c1], |j, cache| {
+                forward(cl, &target[j * lc..(j + 1) * lc], x, n, cache)
+            });
+        }
+        ws.y.resize(n, 0.0);
+        for k in 0..n {
+            let q_next = ws.critic[0].output()[k].min(ws.critic[1].output()[k]);
+            let soft_next = f64::from(q_next) - f64::from(alpha) * f64::from(ws.next.log_prob[k]);
+            ws.y[k] = (f64::from(b.reward[k])
+                + self.gamma * (1.0 - f64::from(b.terminated[k])) * soft_next)
+                as f32;
         }
 
-        Ok(Losses {
-            critic: f64::from(critic_loss.to_scalar::<f32>()?),
-            actor: f64::from(actor_loss.to_scalar::<f32>()?),
+        // L_Q = ½·Σ_j mean((Q_j(s, a) − y)²): ∂L/∂Q_j = (Q_j − y)/n.
+        concat_rows(b.obs, b.action, od, ad, &mut ws.x);
+        ws.grads_critic.resize(2 * lc, 0.0);
+        let critic_loss;
+        {
+            let (x, y, params) = (&ws.x, &ws.y, &self.critic);
+            let [c0, c1] = &mut ws.critic;
+            let [g0, g1] = &mut ws.g;
+            let (gr0, gr1) = ws.grads_critic.split_at_mut(lc);
+            let losses = std::sync::Mutex::new([0.0f64; 2]);
+            twin(
+                self.parallel,
+                [(c0, g0, gr0), (c1, g1, gr1)],
+                |j, (cache, g, grads)| {
+                    let p = &params[j * lc..(j + 1) * lc];
+                    forward(cl, p, x, n, cache);
+                    g.clear();
+                    g.extend(
+                        cache
+                            .output()
+                            .iter()
+                            .zip(y)
+                            .map(|(q, y)| (q - y) / n as f32),
+                    );
+                    let l = cache
+                        .output()
+                        .iter()
+                        .zip(y)
+                        .map(|(q, y)| f64::from(q - y).powi(2))
+                        .sum::<f64>()
+                        / n as f64;
+                    losses.lock().expect("no panic while held")[j] = 0.5 * l;
+                    backward(cl, p, x, cache, g, Some(grads), None);
+                },
+            );
+            let l = losses.into_inner().expect("no panic while held");
+            critic_loss = l[0] + l[1];
+        }
+        self.critic_opt.step(&mut self.critic, &ws.grads_critic);
+
+        // Actor: J(π) = E[α·log π(a|s) − min_j Q_j(s, a)] through the updated critics; only the
+        // minimum critic of each row passes a gradient back to the action.
+        concat_rows(b.obs, &ws.pi.action, od, ad, &mut ws.x);
+        {
+            let (x, params) = (&ws.x, &self.critic);
+            let [c0, c1] = &mut ws.critic;
+            twin(self.parallel, [c0, c1], |j, cache| {
+                forward(cl, &params[j * lc..(j + 1) * lc], x, n, cache)
+            });
+        }
+        let mut actor_loss = 0.0;
+        for k in 0..n {
+            let (q0, q1) = (ws.critic[0].output()[k], ws.critic[1].output()[k]);
+            let first = q0 <= q1;
+            ws.g[0].resize(n, 0.0);
+            ws.g[1].resize(n, 0.0);
+            ws.g[0][k] = if first { -1.0 / n as f32 } else { 0.0 };
+            ws.g[1][k] = if first { 0.0 } else { -1.0 / n as f32 };
+            actor_loss += f64::from(alpha) * f64::from(ws.pi.log_prob[k]) - f64::from(q0.min(q1));
+        }
+        actor_loss /= n as f64;
+        {
+            let (x, params) = (&ws.x, &self.critic);
+            let [c0, c1] = &mut ws.critic;
+            let [g0, g1] = &ws.g;
+            let [d0, d1] = &mut ws.dx;
+            d0.resize(n * (od + ad), 0.0);
+            d1.resize(n * (od + ad), 0.0);
+            twin(
+                self.parallel,
+                [(c0, g0, d0), (c1, g1, d1)],
+                |j, (cache, g, dx)| {
+                    backward(
+                        cl,
+                        &params[j * lc..(j + 1) * lc],
+                        x,
+                        cache,
+                        g,
+                        None,
+                        Some(dx),
+                    );
+                },
+            );
+        }
+        // Back through a = tanh(u), u = μ + σ·ε, log σ = mid + half·tanh(raw), with
+        // ∂L/∂a from the critics and ∂L/∂log π = α/n:
+        //   ∂log π/∂u = 2·tanh u,  ∂log π/∂log σ = −1 (direct)
+        //   g_u = g_a·(1 − a²) + (α/n)·2a;  g_μ = g_u;  g_logσ = g_u·σ·ε − α/n
+        //   g_raw = g_logσ·half·(1 − tanh² raw)
+        let gl = alpha / n as f32;
+        let half = (0.5 * (LOG_STD_MAX - LOG_STD_MIN)) as f32;
+        ws.g_actor_out.resize(n * 2 * ad, 0.0);
+        for k in 0..n {
+            for i in 0..ad {
+                let e = k * ad + i;
+                let ga = ws.dx[0][k * (od + ad) + od + i] + ws.dx[1][k * (od + ad) + od + i];
+                let a = ws.pi.action[e];
+                let gu = ga * (1.0 - a * a) + gl * 2.0 * a;
+                let g_log_std = gu * ws.pi.std[e] * ws.eps[e] - gl;
+                let tr = ws.pi.tanh_raw[e];
+                ws.g_actor_out[k * 2 * ad + i] = gu;
+                ws.g_actor_out[k * 2 * ad + ad + i] = g_log_std * half * (1.0 - tr * tr);
+            }
+        }
+        ws.grads_actor.resize(al.len(), 0.0);
+        let threads = if self.parallel { 2 } else { 1 };
+        backward_threads(
+            al,
+            &self.actor,
+            b.obs,
+            &mut ws.actor,
+            &ws.g_actor_out,
+            Some(&mut ws.grads_actor),
+            None,
+            threads,
+        );
+        self.actor_opt.step(&mut self.actor, &ws.grads_actor);
+
+        // Polyak: Q̄ ← τ·Q + (1 − τ)·Q̄.
+        let tau = self.tau as f32;
+        for (t, c) in self.target.iter_mut().zip(&self.critic) {
+            *t = tau * c + (1.0 - tau) * *t;
+        }
+
+        let entropy = -ws.pi.log_prob.iter().map(|&l| f64::from(l)).sum::<f64>() / n as f64;
+        Losses {
+            critic: critic_loss,
+            actor: actor_loss,
             alpha: alpha_loss,
-            alpha_value: alpha,
-            entropy: -f64::from(pi.log_prob.mean_all()?.to_scalar::<f32>()?),
-        })
+            alpha_value: f64::from(alpha),
+            entropy,
+        }
     }
 
     /// An action on [-1, 1] for one observation: sampled when `rng` is given, else `tanh(μ)`.
-    pub fn act(&self, obs: &[f64], rng: Option<&mut Rng>) -> Result<Vec<f32>> {
+    pub fn act(&mut self, obs: &[f64], rng: Option<&mut Rng>) -> Vec<f32> {
+        let ad = self.act_dim;
         let x: Vec<f32> = obs.iter().map(|&v| v as f32).collect();
-        let x = Tensor::from_vec(x, (1, obs.len()), &Device::Cpu)?;
-        let a = match rng {
+        forward(
+            &self.actor_layout,
+            &self.actor,
+            &x,
+            1,
+            &mut self.ws.actor_next,
+        );
+        let out = self.ws.actor_next.output();
+        match rng {
             Some(rng) => {
-                self.actor
-                    .sample(&x, &normal(rng, 1, self.act_dim)?)?
-                    .action
+                normal_into(rng, &mut self.ws.eps_next, ad);
+                let mut s = Squashed::default();
+                squash(out, &self.ws.eps_next, ad, self.log_scale, &mut s);
+                s.action
             }
-            None => self.actor.deterministic(&x)?,
-        };
-        a.flatten_all()?.to_vec1::<f32>()
+            None => out[..ad].iter().map(|m| m.tanh()).collect(),
+        }
     }
-}
-
-/// The critics' regression target, `y = r + γ·(1 − terminated)·(min_j Q̄_j(s', a') − α·log π(a'|s'))`:
-/// a terminated transition does not bootstrap; a truncated one does (it is not in this formula).
-pub fn soft_target(
-    reward: &Tensor,
-    terminated: &Tensor,
-    min_q_next: &Tensor,
-    log_prob_next: &Tensor,
-    alpha: f64,
-    gamma: f64,
-) -> Result<Tensor> {
-    let soft_next = (min_q_next - (log_prob_next * alpha)?)?;
-    let not_done = terminated.affine(-1.0, 1.0)?;
-    reward + (not_done.mul(&soft_next)? * gamma)?
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sac::checkpoint::model_tensors;
+    use crate::sac::reference;
+    use candle_core::Tensor;
 
-    fn t(v: &[f32]) -> Tensor {
-        Tensor::new(v, &Device::Cpu).unwrap()
+    fn config(alpha: &str) -> Config {
+        let table: toml::Table = toml::from_str(&format!(
+            "env = \"multigoal\"\n[objective]\nalpha = {alpha}\n[agent]\nhidden = [16, 8]"
+        ))
+        .unwrap();
+        Config::from_table(table, "test", None, None, &[]).unwrap()
     }
 
+    /// The fast update and candle's autograd update, from the same weights, batch and noise, move
+    /// every parameter the same way, three updates in a row.
     #[test]
-    fn target_bootstraps_unless_terminated() {
-        // r = [1, 2], terminated = [0, 1], min Q̄ = [10, 10], log π = [−1, −1], α = 0.5, γ = 0.9:
-        // y = [1 + 0.9·(10 + 0.5), 2]
-        let y = soft_target(
-            &t(&[1.0, 2.0]),
-            &t(&[0.0, 1.0]),
-            &t(&[10.0, 10.0]),
-            &t(&[-1.0, -1.0]),
-            0.5,
-            0.9,
-        )
-        .unwrap();
-        let y = y.to_vec1::<f32>().unwrap();
-        assert!(
-            (y[0] - 10.45).abs() < 1e-5 && (y[1] - 2.0).abs() < 1e-6,
-            "{y:?}"
-        );
+    fn fast_update_matches_candle_autograd() {
+        for alpha in ["\"auto\"", "0.3"] {
+            let cfg = config(alpha);
+            let mut rng = crate::rng::seeded(7);
+            let mut fast = Sac::new(&cfg, &mut rng);
+            let mut slow = reference::Sac::new(&cfg, &mut rng).unwrap();
+            for (name, shape, values) in model_tensors(&fast) {
+                let var = &slow.params.vars[&name];
+                var.set(&Tensor::from_vec(values, shape, &candle_core::Device::Cpu).unwrap())
+                    .unwrap();
+            }
+            use rand::Rng as _;
+            let n = 32;
+            let mut draw = |k: usize, lo: f32, hi: f32| -> Vec<f32> {
+                (0..k).map(|_| rng.random_range(lo..hi)).collect()
+            };
+            let obs = draw(n * 2, -6.0, 6.0);
+            let action = draw(n * 2, -1.0, 1.0);
+            let reward = draw(n, -40.0, 10.0);
+            let next_obs = draw(n * 2, -6.0, 6.0);
+            let terminated: Vec<f32> = draw(n, 0.0, 1.0)
+                .iter()
+                .map(|u| if *u < 0.2 { 1.0 } else { 0.0 })
+                .collect();
+            let batch = Batch {
+                obs: &obs,
+                action: &action,
+                reward: &reward,
+                next_obs: &next_obs,
+                terminated: &terminated,
+            };
+            let tensors = reference::Batch::from_flat(&batch, 2, 2).unwrap();
+            for step in 0..3 {
+                let (mut r1, mut r2) = (crate::rng::seeded(step), crate::rng::seeded(step));
+                let lf = fast.update(&batch, &mut r1);
+                let ls = slow.update(&tensors, &mut r2).unwrap();
+                for (what, a, b) in [
+                    ("critic", lf.critic, ls.critic),
+                    ("actor", lf.actor, ls.actor),
+                    ("alpha", lf.alpha, ls.alpha),
+                    ("entropy", lf.entropy, ls.entropy),
+                ] {
+                    assert!(
+                        (a - b).abs() <= 1e-4 * (1.0 + b.abs()),
+                        "{alpha} step {step}: {what} loss {a} vs {b}"
+                    );
+                }
+                for (name, _, values) in model_tensors(&fast) {
+                    let theirs = slow.params.vars[&name]
+                        .as_tensor()
+                        .flatten_all()
+                        .unwrap()
+                        .to_vec1::<f32>()
+                        .unwrap();
+                    for (k, (a, b)) in values.iter().zip(&theirs).enumerate() {
+                        assert!(
+                            (a - b).abs() <= 1e-4 * (1.0 + b.abs()),
+                            "{alpha} step {step}: {name}[{k}] {a} vs {b}"
+                        );
+                    }
+                }
+            }
+        }
     }
 }

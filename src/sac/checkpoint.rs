@@ -3,19 +3,21 @@
 //! RNG, the episode in progress) and, with `train.save_replay`, `replay.safetensors`. Written to a
 //! temporary directory and renamed, so a crash never leaves half a checkpoint.
 //!
-//! Tensor names in `model.safetensors`: `actor.trunk.{i}.weight|bias` (the hidden layers, ReLU
-//! after each), `actor.mean.*`, `actor.log_std.*` (log σ = −1.5 + 3.5·tanh(raw)), `critic.{0,1}.{i}.*`,
-//! `critic_target.{0,1}.{i}.*` (input `[obs, action on [-1, 1]]`), and `log_alpha` (a scalar).
+//! Tensor names in `model.safetensors` (weights `[out, in]` as PyTorch's `nn.Linear`):
+//! `actor.trunk.{i}.weight|bias` (the hidden layers, ReLU after each), `actor.mean.*`,
+//! `actor.log_std.*` (log σ = −1.5 + 3.5·tanh(raw)), `critic.{0,1}.{i}.*` and
+//! `critic_target.{0,1}.{i}.*` (input `[obs, action on [-1, 1]]`, ReLU between layers), and
+//! `log_alpha` (a scalar). `optimizer.safetensors` holds `{actor,critic,alpha}.{m,v}.<name>`.
 
 use std::collections::HashMap;
+use std::ops::Range;
 use std::path::Path;
 
-use candle_core::{Device, Tensor, Var};
 use safetensors::{Dtype, SafeTensors, tensor::TensorView};
 use serde::{Deserialize, Serialize};
 
 use super::agent::Sac;
-use super::nets::{Actor, Params};
+use super::dense::Layout;
 use super::replay::Replay;
 use crate::config::Config;
 use crate::error::{Error, Result};
@@ -56,12 +58,67 @@ pub struct TrainState {
     pub last_eval_return: Option<f64>,
 }
 
-fn f32_bytes(t: &Tensor) -> Result<Vec<u8>> {
-    Ok(t.flatten_all()?
-        .to_vec1::<f32>()?
-        .iter()
-        .flat_map(|v| v.to_le_bytes())
-        .collect())
+/// One named tensor of a flat buffer: name, range, shape, and the fan-in of its layer.
+pub type Named = (String, Range<usize>, Vec<usize>, usize);
+
+/// The actor's tensors in its flat buffer, in the order they are initialized: trunk layers, then
+/// the stacked last layer split into the mean head and the log-σ head.
+pub fn actor_tensors(layout: &Layout, ad: usize) -> Vec<Named> {
+    let mut out = Vec::new();
+    let last = layout.layers() - 1;
+    for l in 0..layout.layers() {
+        let (w, b) = layout.ranges(l);
+        let (i, o) = (layout.sizes[l], layout.sizes[l + 1]);
+        if l < last {
+            out.push((format!("actor.trunk.{l}.weight"), w, vec![o, i], i));
+            out.push((format!("actor.trunk.{l}.bias"), b, vec![o], i));
+        } else {
+            for (k, head) in ["mean", "log_std"].iter().enumerate() {
+                out.push((
+                    format!("actor.{head}.weight"),
+                    w.start + k * ad * i..w.start + (k + 1) * ad * i,
+                    vec![ad, i],
+                    i,
+                ));
+                out.push((
+                    format!("actor.{head}.bias"),
+                    b.start + k * ad..b.start + (k + 1) * ad,
+                    vec![ad],
+                    i,
+                ));
+            }
+        }
+    }
+    out
+}
+
+/// The two critics' tensors in their flat buffer (`prefix` = `critic` or `critic_target`).
+pub fn critic_tensors(layout: &Layout, prefix: &str) -> Vec<Named> {
+    let mut out = Vec::new();
+    for j in 0..2 {
+        let base = j * layout.len();
+        for l in 0..layout.layers() {
+            let (w, b) = layout.ranges(l);
+            let (i, o) = (layout.sizes[l], layout.sizes[l + 1]);
+            out.push((
+                format!("{prefix}.{j}.{l}.weight"),
+                base + w.start..base + w.end,
+                vec![o, i],
+                i,
+            ));
+            out.push((
+                format!("{prefix}.{j}.{l}.bias"),
+                base + b.start..base + b.end,
+                vec![o],
+                i,
+            ));
+        }
+    }
+    out
+}
+
+fn le_bytes(x: &[f32]) -> Vec<u8> {
+    x.iter().flat_map(|v| v.to_le_bytes()).collect()
 }
 
 fn serialize(
@@ -112,40 +169,36 @@ pub fn read_f32(
     Ok((out, metadata))
 }
 
-/// Fills `vars` (name → variable) from `stored`, refusing missing names, wrong shapes and
-/// non-finite values. Names in `stored` that `vars` lacks are ignored only if `partial`.
+/// Fills the named parts of `flat` from `stored` (under `prefix` + name), refusing missing
+/// names, wrong shapes and non-finite values.
 fn fill(
-    vars: &[(String, Var)],
+    flat: &mut [f32],
+    names: &[Named],
+    prefix: &str,
     stored: &HashMap<String, (Vec<usize>, Vec<f32>)>,
     path: &Path,
 ) -> Result<()> {
-    for (name, var) in vars {
-        let (shape, values) = stored.get(name).ok_or_else(|| {
+    for (name, range, shape, _) in names {
+        let key = format!("{prefix}{name}");
+        let (s, values) = stored.get(&key).ok_or_else(|| {
             Error::input(
                 path,
-                format!("tensor {name} is missing (a checkpoint of another network?)"),
+                format!("tensor {key} is missing (a checkpoint of another network?)"),
             )
         })?;
-        if shape.as_slice() != var.as_tensor().dims() {
+        if s != shape {
             return Err(Error::input(
                 path,
-                format!(
-                    "tensor {name} has shape {shape:?}, the config's network needs {:?}",
-                    var.as_tensor().dims()
-                ),
+                format!("tensor {key} has shape {s:?}, the config's network needs {shape:?}"),
             ));
         }
         if values.iter().any(|v| !v.is_finite()) {
             return Err(Error::input(
                 path,
-                format!("tensor {name} holds non-finite values"),
+                format!("tensor {key} holds non-finite values"),
             ));
         }
-        var.set(&Tensor::from_vec(
-            values.clone(),
-            shape.as_slice(),
-            &Device::Cpu,
-        )?)?;
+        flat[range.clone()].copy_from_slice(values);
     }
     Ok(())
 }
@@ -171,6 +224,32 @@ fn model_metadata(config: &Config) -> HashMap<String, String> {
     ])
 }
 
+/// The agent's parameter buffers with their tensor names: `(buffer, names)`.
+fn parts(sac: &Sac) -> [(&[f32], Vec<Named>); 3] {
+    [
+        (&sac.actor, actor_tensors(&sac.actor_layout, sac.act_dim)),
+        (&sac.critic, critic_tensors(&sac.critic_layout, "critic")),
+        (
+            &sac.target,
+            critic_tensors(&sac.critic_layout, "critic_target"),
+        ),
+    ]
+}
+
+/// Every model tensor of the agent, by name: `(name, shape, values)`.
+pub fn model_tensors(sac: &Sac) -> Vec<(String, Vec<usize>, Vec<f32>)> {
+    let mut out: Vec<_> = parts(sac)
+        .into_iter()
+        .flat_map(|(flat, names)| {
+            names
+                .into_iter()
+                .map(move |(n, r, shape, _)| (n, shape, flat[r].to_vec()))
+        })
+        .collect();
+    out.push(("log_alpha".into(), vec![], vec![sac.log_alpha]));
+    out
+}
+
 /// Writes a checkpoint directory atomically.
 pub fn save(
     dir: &Path,
@@ -179,38 +258,32 @@ pub fn save(
     state: &TrainState,
     replay: Option<&Replay>,
 ) -> Result<()> {
-    let model = sac
-        .params
-        .vars
-        .iter()
-        .map(|(n, v)| {
-            Ok((
-                n.clone(),
-                v.as_tensor().dims().to_vec(),
-                f32_bytes(v.as_tensor())?,
-            ))
-        })
-        .collect::<Result<Vec<_>>>()?;
+    let model: Vec<_> = model_tensors(sac)
+        .into_iter()
+        .map(|(n, s, v)| (n, s, le_bytes(&v)))
+        .collect();
     let mut opt = Vec::new();
     let mut meta = HashMap::from([("format".to_string(), FORMAT.to_string())]);
+    let [(_, actor_names), (_, critic_names), _] = parts(sac);
+    let alpha_names: Vec<Named> = vec![("log_alpha".into(), 0..1, vec![], 1)];
     let opts = [
-        ("actor", Some(&sac.actor_opt)),
-        ("critic", Some(&sac.critic_opt)),
-        ("alpha", sac.alpha_opt.as_ref()),
+        ("actor", Some(&sac.actor_opt), &actor_names),
+        ("critic", Some(&sac.critic_opt), &critic_names),
+        ("alpha", sac.alpha_opt.as_ref(), &alpha_names),
     ];
-    for (which, adam) in opts {
+    for (which, adam, names) in opts {
         let Some(adam) = adam else { continue };
         meta.insert(format!("{which}.t"), adam.t.to_string());
-        for (name, _, m, v) in &adam.slots {
+        for (name, range, shape, _) in names {
             opt.push((
                 format!("{which}.m.{name}"),
-                m.dims().to_vec(),
-                f32_bytes(m)?,
+                shape.clone(),
+                le_bytes(&adam.m[range.clone()]),
             ));
             opt.push((
                 format!("{which}.v.{name}"),
-                v.dims().to_vec(),
-                f32_bytes(v)?,
+                shape.clone(),
+                le_bytes(&adam.v[range.clone()]),
             ));
         }
     }
@@ -220,13 +293,7 @@ pub fn save(
         let cols: Vec<(String, Vec<usize>, Vec<u8>)> = r
             .columns()
             .iter()
-            .map(|(n, data, w)| {
-                (
-                    n.to_string(),
-                    vec![r.len, *w],
-                    data.iter().flat_map(|v| v.to_le_bytes()).collect(),
-                )
-            })
+            .map(|(n, data, w)| (n.to_string(), vec![r.len, *w], le_bytes(data)))
             .collect();
         let meta = HashMap::from([
             ("format".into(), FORMAT.into()),
@@ -256,29 +323,47 @@ pub fn load_config(dir: &Path) -> Result<Config> {
     Config::load(&dir.join("config.toml"), &[])
 }
 
+/// The agent of a checkpoint's model file (networks and α; optimizers fresh).
+fn load_model(dir: &Path, config: &Config, actor_only: bool) -> Result<Sac> {
+    let mut sac = Sac::new(config, &mut crate::rng::seeded(0)); // shapes only; values follow
+    let path = dir.join("model.safetensors");
+    let (model, _) = read_f32(&path)?;
+    let names = actor_tensors(&sac.actor_layout, sac.act_dim);
+    fill(&mut sac.actor, &names, "", &model, &path)?;
+    if !actor_only {
+        let names = critic_tensors(&sac.critic_layout, "critic");
+        fill(&mut sac.critic, &names, "", &model, &path)?;
+        let names = critic_tensors(&sac.critic_layout, "critic_target");
+        fill(&mut sac.target, &names, "", &model, &path)?;
+    }
+    let mut la = [0.0f32];
+    fill(
+        &mut la,
+        &[("log_alpha".into(), 0..1, vec![], 1)],
+        "",
+        &model,
+        &path,
+    )?;
+    sac.log_alpha = la[0];
+    Ok(sac)
+}
+
 /// Reads a whole checkpoint back: config, agent (optimizers included), training state, and the
 /// replay buffer if it was saved.
 pub fn load(dir: &Path) -> Result<(Config, Sac, TrainState, Option<Replay>)> {
     let config = load_config(dir)?;
-    let mut sac = Sac::new(&config, &mut crate::rng::seeded(0))?; // shapes only; values follow
-    let model_path = dir.join("model.safetensors");
-    let (model, _) = read_f32(&model_path)?;
-    let vars: Vec<(String, Var)> = sac
-        .params
-        .vars
-        .iter()
-        .map(|(n, v)| (n.clone(), v.clone()))
-        .collect();
-    fill(&vars, &model, &model_path)?;
-
+    let mut sac = load_model(dir, &config, false)?;
     let opt_path = dir.join("optimizer.safetensors");
     let (opt, meta) = read_f32(&opt_path)?;
+    let actor_names = actor_tensors(&sac.actor_layout, sac.act_dim);
+    let critic_names = critic_tensors(&sac.critic_layout, "critic");
+    let alpha_names: Vec<Named> = vec![("log_alpha".into(), 0..1, vec![], 1)];
     let opts = [
-        ("actor", Some(&mut sac.actor_opt)),
-        ("critic", Some(&mut sac.critic_opt)),
-        ("alpha", sac.alpha_opt.as_mut()),
+        ("actor", Some(&mut sac.actor_opt), &actor_names),
+        ("critic", Some(&mut sac.critic_opt), &critic_names),
+        ("alpha", sac.alpha_opt.as_mut(), &alpha_names),
     ];
-    for (which, adam) in opts {
+    for (which, adam, names) in opts {
         let Some(adam) = adam else { continue };
         adam.t = meta
             .get(&format!("{which}.t"))
@@ -289,14 +374,8 @@ pub fn load(dir: &Path) -> Result<(Config, Sac, TrainState, Option<Replay>)> {
                     format!("corrupt checkpoint file: no step count for the {which} optimizer"),
                 )
             })?;
-        for (name, _, m, v) in &mut adam.slots {
-            for (kind, slot) in [("m", m), ("v", v)] {
-                let key = format!("{which}.{kind}.{name}");
-                let var = Var::from_tensor(slot)?;
-                fill(&[(key, var.clone())], &opt, &opt_path)?;
-                *slot = var.as_tensor().clone();
-            }
-        }
+        fill(&mut adam.m, names, &format!("{which}.m."), &opt, &opt_path)?;
+        fill(&mut adam.v, names, &format!("{which}.v."), &opt, &opt_path)?;
     }
 
     let state_path = dir.join("state.json");
@@ -306,71 +385,57 @@ pub fn load(dir: &Path) -> Result<(Config, Sac, TrainState, Option<Replay>)> {
 
     let replay_path = dir.join("replay.safetensors");
     let replay = if replay_path.is_file() {
-        let (cols, meta) = read_f32(&replay_path)?;
-        let env = &config.env;
-        let mut r = Replay::new(config.train.buffer_size, env.obs_dim(), env.action_dim());
-        let bad = |why: &str| Error::input(&replay_path, format!("corrupt checkpoint file: {why}"));
-        r.pos = meta
-            .get("pos")
-            .and_then(|p| p.parse().ok())
-            .ok_or_else(|| bad("no ring position"))?;
-        let len = cols
-            .get("reward")
-            .map(|c| c.1.len())
-            .ok_or_else(|| bad("no reward column"))?;
-        if len > r.capacity || r.pos >= r.capacity.max(1) {
-            return Err(bad("more transitions than train.buffer_size holds"));
-        }
-        r.len = len;
-        let (od, ad) = (r.obs_dim, r.act_dim);
-        for (name, dst, w) in [
-            ("obs", &mut r.obs, od),
-            ("action", &mut r.action, ad),
-            ("reward", &mut r.reward, 1),
-            ("next_obs", &mut r.next_obs, od),
-            ("terminated", &mut r.terminated, 1),
-            ("truncated", &mut r.truncated, 1),
-        ] {
-            let (_, data) = cols
-                .get(name)
-                .ok_or_else(|| bad(&format!("no {name} column")))?;
-            if data.len() != len * w {
-                return Err(bad(&format!(
-                    "{name} has {} values, expected {}",
-                    data.len(),
-                    len * w
-                )));
-            }
-            dst[..len * w].copy_from_slice(data);
-        }
-        Some(r)
+        Some(load_replay(&replay_path, &config)?)
     } else {
         None
     };
     Ok((config, sac, state, replay))
 }
 
-/// Only the actor of a checkpoint (what `eval` needs), with its config.
-pub fn load_actor(dir: &Path) -> Result<(Config, Actor)> {
-    let config = load_config(dir)?;
+fn load_replay(path: &Path, config: &Config) -> Result<Replay> {
+    let (cols, meta) = read_f32(path)?;
     let env = &config.env;
-    let log_scale: f64 = env
-        .action_bounds()
-        .iter()
-        .map(|b| (b.width() / 2.0).ln())
-        .sum();
-    let mut params = Params::default();
-    let actor = Actor::new(
-        &mut params,
-        &mut crate::rng::seeded(0),
-        env.obs_dim(),
-        env.action_dim(),
-        &config.agent.hidden,
-        log_scale,
-    )?;
-    let path = dir.join("model.safetensors");
-    let (model, _) = read_f32(&path)?;
-    let vars: Vec<(String, Var)> = params.vars.into_iter().collect();
-    fill(&vars, &model, &path)?;
-    Ok((config, actor))
+    let mut r = Replay::new(config.train.buffer_size, env.obs_dim(), env.action_dim());
+    let bad = |why: &str| Error::input(path, format!("corrupt checkpoint file: {why}"));
+    r.pos = meta
+        .get("pos")
+        .and_then(|p| p.parse().ok())
+        .ok_or_else(|| bad("no ring position"))?;
+    let len = cols
+        .get("reward")
+        .map(|c| c.1.len())
+        .ok_or_else(|| bad("no reward column"))?;
+    if len > r.capacity || r.pos >= r.capacity {
+        return Err(bad("more transitions than train.buffer_size holds"));
+    }
+    r.len = len;
+    let (od, ad) = (r.obs_dim, r.act_dim);
+    for (name, dst, w) in [
+        ("obs", &mut r.obs, od),
+        ("action", &mut r.action, ad),
+        ("reward", &mut r.reward, 1),
+        ("next_obs", &mut r.next_obs, od),
+        ("terminated", &mut r.terminated, 1),
+        ("truncated", &mut r.truncated, 1),
+    ] {
+        let (_, data) = cols
+            .get(name)
+            .ok_or_else(|| bad(&format!("no {name} column")))?;
+        if data.len() != len * w {
+            return Err(bad(&format!(
+                "{name} has {} values, expected {}",
+                data.len(),
+                len * w
+            )));
+        }
+        dst[..len * w].copy_from_slice(data);
+    }
+    Ok(r)
+}
+
+/// Only the policy of a checkpoint (what `eval` needs), with its config.
+pub fn load_actor(dir: &Path) -> Result<(Config, Sac)> {
+    let config = load_config(dir)?;
+    let sac = load_model(dir, &config, true)?;
+    Ok((config, sac))
 }

@@ -4,8 +4,10 @@
 pub mod adam;
 pub mod agent;
 pub mod checkpoint;
+pub mod dense;
 pub mod evaluate;
 pub mod nets;
+pub mod reference;
 pub mod replay;
 pub mod train;
 

@@ -2,9 +2,9 @@
 //! and `truncated` are stored apart: only `terminated` stops bootstrapping (a time limit does
 //! not end the task, so its next state's value still counts).
 
-use candle_core::{Device, Result, Tensor};
 use rand::Rng;
 
+use super::agent::Batch;
 use crate::rng::Rng as OurRng;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -24,14 +24,27 @@ pub struct Replay {
     pub truncated: Vec<f32>,
 }
 
-/// A sampled minibatch as tensors: obs `[B, obs]`, action `[B, act]` (on [-1, 1]), reward,
-/// terminated `[B]`.
-pub struct Batch {
-    pub obs: Tensor,
-    pub action: Tensor,
-    pub reward: Tensor,
-    pub next_obs: Tensor,
-    pub terminated: Tensor,
+/// A sampled minibatch in flat rows: obs `[B, obs]`, action `[B, act]` (on [-1, 1]), reward and
+/// terminated `[B]`. Reused between samples.
+#[derive(Debug, Clone, Default)]
+pub struct Sampled {
+    pub obs: Vec<f32>,
+    pub action: Vec<f32>,
+    pub reward: Vec<f32>,
+    pub next_obs: Vec<f32>,
+    pub terminated: Vec<f32>,
+}
+
+impl Sampled {
+    pub fn batch(&self) -> Batch<'_> {
+        Batch {
+            obs: &self.obs,
+            action: &self.action,
+            reward: &self.reward,
+            next_obs: &self.next_obs,
+            terminated: &self.terminated,
+        }
+    }
 }
 
 impl Replay {
@@ -75,23 +88,28 @@ impl Replay {
         self.len = (self.len + 1).min(self.capacity);
     }
 
-    /// `batch` transitions drawn uniformly with replacement.
-    pub fn sample(&self, rng: &mut OurRng, batch: usize) -> Result<Batch> {
+    /// `batch` transitions drawn uniformly with replacement, into `out`.
+    pub fn sample(&self, rng: &mut OurRng, batch: usize, out: &mut Sampled) {
         let (od, ad) = (self.obs_dim, self.act_dim);
-        let idx: Vec<usize> = (0..batch).map(|_| rng.random_range(0..self.len)).collect();
-        let gather = |col: &[f32], w: usize| -> Vec<f32> {
-            idx.iter()
-                .flat_map(|&i| col[i * w..(i + 1) * w].iter().copied())
-                .collect()
-        };
-        let dev = &Device::Cpu;
-        Ok(Batch {
-            obs: Tensor::from_vec(gather(&self.obs, od), (batch, od), dev)?,
-            action: Tensor::from_vec(gather(&self.action, ad), (batch, ad), dev)?,
-            reward: Tensor::from_vec(gather(&self.reward, 1), batch, dev)?,
-            next_obs: Tensor::from_vec(gather(&self.next_obs, od), (batch, od), dev)?,
-            terminated: Tensor::from_vec(gather(&self.terminated, 1), batch, dev)?,
-        })
+        for v in [
+            &mut out.obs,
+            &mut out.action,
+            &mut out.reward,
+            &mut out.next_obs,
+            &mut out.terminated,
+        ] {
+            v.clear();
+        }
+        for _ in 0..batch {
+            let i = rng.random_range(0..self.len);
+            out.obs.extend_from_slice(&self.obs[i * od..(i + 1) * od]);
+            out.action
+                .extend_from_slice(&self.action[i * ad..(i + 1) * ad]);
+            out.reward.push(self.reward[i]);
+            out.next_obs
+                .extend_from_slice(&self.next_obs[i * od..(i + 1) * od]);
+            out.terminated.push(self.terminated[i]);
+        }
     }
 
     /// The filled part of each column, for saving: `(name, data, row width)`.
@@ -130,17 +148,11 @@ mod tests {
         assert_eq!(r.terminated, [0.0, 0.0, 0.0]);
         assert_eq!(r.truncated, [0.0, 1.0, 0.0]);
         let mut rng = crate::rng::seeded(0);
-        let b = r.sample(&mut rng, 8).unwrap();
-        for (o, n) in b
-            .obs
-            .flatten_all()
-            .unwrap()
-            .to_vec1::<f32>()
-            .unwrap()
-            .iter()
-            .zip(b.next_obs.to_vec2::<f32>().unwrap())
-        {
-            assert_eq!(o + 1.0, n[0], "obs and next_obs stay paired");
+        let mut b = Sampled::default();
+        r.sample(&mut rng, 8, &mut b);
+        assert_eq!(b.obs.len(), 8);
+        for (o, n) in b.obs.iter().zip(&b.next_obs) {
+            assert_eq!(o + 1.0, *n, "obs and next_obs stay paired");
         }
     }
 }

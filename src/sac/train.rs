@@ -16,7 +16,7 @@ use serde::Serialize;
 use super::agent::{Losses, Sac};
 use super::checkpoint::{self, LossSums, TrainState};
 use super::evaluate::{mean_std, run_episodes, to_env_action};
-use super::replay::Replay;
+use super::replay::{Replay, Sampled};
 use crate::config::Config;
 use crate::env::Simulator;
 use crate::error::{Error, Result};
@@ -107,11 +107,13 @@ pub struct Resume {
 }
 
 /// Trains `config` in `run_dir`, from scratch or from `resume`.
+/// `parallel` runs the twin critics on two threads (for a lone run on two cores).
 pub fn train(
     config: &Config,
     run_dir: &Path,
     resume: Option<Resume>,
     bar: &ProgressBar,
+    parallel: bool,
 ) -> Result<RunSummary> {
     let started = Instant::now();
     std::fs::create_dir_all(run_dir).map_err(write_error(run_dir))?;
@@ -129,17 +131,20 @@ pub fn train(
     let (mut sac, mut st, mut replay, mut metrics) = match resume {
         Some(r) => {
             let mut st = r.state;
+            let mut r_sac = r.sac;
+            r_sac.parallel = parallel;
             sim.restore(&st.sim_state, st.sim_steps, &mut obs);
             let replay = r
                 .replay
                 .unwrap_or_else(|| Replay::new(tc.buffer_size, od, ad));
             let metrics = Metrics::open(run_dir.join("metrics.csv"), Some((st.step, &r.metrics)))?;
-            st.alpha = r.sac.alpha()?;
-            (r.sac, st, replay, metrics)
+            st.alpha = r_sac.alpha();
+            (r_sac, st, replay, metrics)
         }
         None => {
             let mut rng = rng::seeded(config.seed);
-            let sac = Sac::new(config, &mut rng)?;
+            let mut sac = Sac::new(config, &mut rng);
+            sac.parallel = parallel;
             sim.reset(&mut rng, &mut obs);
             let st = TrainState {
                 step: 0,
@@ -151,7 +156,7 @@ pub fn train(
                 episode_return: 0.0,
                 episode_length: 0,
                 losses: LossSums::default(),
-                alpha: sac.alpha()?,
+                alpha: sac.alpha(),
                 wall_seconds: 0.0,
                 last_eval_return: None,
             };
@@ -169,6 +174,7 @@ pub fn train(
     bar.set_length(tc.total_steps);
     bar.set_position(st.step);
     let mut last_eval: Option<(u64, f64, f64)> = None;
+    let mut sampled = Sampled::default();
     let mut recent_return = f64::NAN;
 
     let snapshot = |sim: &Simulator, st: &mut TrainState, started: &Instant| {
@@ -184,7 +190,7 @@ pub fn train(
                 .map(|_| st.rng.random_range(-1.0f32..=1.0))
                 .collect()
         } else {
-            sac.act(&obs, Some(&mut st.rng))?
+            sac.act(&obs, Some(&mut st.rng))
         };
         to_env_action(&bounds, &action, &mut env_action);
         let t = sim.step(&env_action, &mut st.rng, &mut next_obs);
@@ -235,8 +241,8 @@ pub fn train(
         // Learn: SB3 trains once more than `learning_starts` steps have been collected.
         if st.step > tc.learning_starts && replay.len >= tc.batch_size {
             for _ in 0..tc.updates_per_step {
-                let batch = replay.sample(&mut st.rng, tc.batch_size)?;
-                let l: Losses = sac.update(&batch, &mut st.rng)?;
+                replay.sample(&mut st.rng, tc.batch_size, &mut sampled);
+                let l: Losses = sac.update(&sampled.batch(), &mut st.rng);
                 for (what, v) in [
                     ("critic loss", l.critic),
                     ("actor loss", l.actor),
@@ -251,7 +257,7 @@ pub fn train(
                     }
                 }
                 st.updates += 1;
-                st.alpha = sac.alpha()?;
+                st.alpha = sac.alpha();
                 st.losses.count += 1;
                 st.losses.critic += l.critic;
                 st.losses.actor += l.actor;
@@ -263,7 +269,7 @@ pub fn train(
         if tc.eval_every > 0 && st.step % tc.eval_every == 0 {
             let (mean, std) = evaluate_into(
                 config,
-                &sac,
+                &mut sac,
                 st.step,
                 st.episodes,
                 &mut metrics,
@@ -302,7 +308,7 @@ pub fn train(
         _ => {
             let (mean, std) = evaluate_into(
                 config,
-                &sac,
+                &mut sac,
                 st.step,
                 st.episodes,
                 &mut metrics,
@@ -343,7 +349,7 @@ pub fn train(
 /// its row to the metrics.
 fn evaluate_into(
     config: &Config,
-    sac: &Sac,
+    sac: &mut Sac,
     step: u64,
     episodes: u64,
     metrics: &mut Metrics,
@@ -354,7 +360,7 @@ fn evaluate_into(
         &config.env,
         config.train.eval_episodes,
         &mut rng,
-        |obs, _| Ok(sac.act(obs, None)?),
+        |obs, _| Ok(sac.act(obs, None)),
     )?;
     let (mean, std) = mean_std(&returns);
     let mean_len = lengths.iter().sum::<u64>() as f64 / lengths.len() as f64;
@@ -369,7 +375,7 @@ fn evaluate_into(
         empty(),
         empty(),
         empty(),
-        fmt(sac.alpha()?),
+        fmt(sac.alpha()),
         empty(),
         format!("{wall:.3}"),
     ])?;

@@ -1,0 +1,51 @@
+//! One SAC update at the RL Zoo's Pendulum-v1 sizes (256×256 networks, batch 256), with the twin
+//! critics on one thread and on two, and one replay minibatch sample.
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use maxent::Config;
+use maxent::sac::Sac;
+use maxent::sac::replay::{Replay, Sampled};
+use rand::Rng;
+
+fn setup() -> (Config, Replay) {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("configs/pendulum.toml");
+    let config = Config::load(&path, &[]).unwrap();
+    let mut rng = maxent::rng::seeded(0);
+    let mut replay = Replay::new(100_000, 3, 1);
+    for _ in 0..100_000 {
+        let o: Vec<f64> = (0..3).map(|_| rng.random_range(-1.0..1.0)).collect();
+        let n: Vec<f64> = (0..3).map(|_| rng.random_range(-1.0..1.0)).collect();
+        replay.push(
+            &o,
+            &[rng.random_range(-1.0..1.0)],
+            rng.random_range(-16.0..0.0),
+            &n,
+            false,
+            false,
+        );
+    }
+    (config, replay)
+}
+
+fn bench(c: &mut Criterion) {
+    let (config, replay) = setup();
+    let mut rng = maxent::rng::seeded(1);
+    let mut sampled = Sampled::default();
+    c.bench_function("replay_sample_256", |b| {
+        b.iter(|| replay.sample(&mut rng, 256, &mut sampled))
+    });
+    for parallel in [false, true] {
+        let mut sac = Sac::new(&config, &mut rng);
+        sac.parallel = parallel;
+        replay.sample(&mut rng, 256, &mut sampled);
+        let name = if parallel {
+            "sac_update_twin_threads"
+        } else {
+            "sac_update_one_thread"
+        };
+        c.bench_function(name, |b| b.iter(|| sac.update(&sampled.batch(), &mut rng)));
+    }
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

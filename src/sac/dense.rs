@@ -1,0 +1,348 @@
+//! Dense MLP kernels on flat f32 buffers, with hand-written backward passes: the hot path of SAC.
+//!
+//! Matrix products go to `gemm` (the kernel candle's CPU backend runs, at ~90 GFLOP/s on one core
+//! here) with strides, so no transpose is ever copied; bias gradients, ReLU masks and the like are
+//! single fused loops over preallocated buffers. Measured on this machine (shared/notes): candle's
+//! autograd spends as much time around the matmuls as in them, which these kernels avoid.
+//!
+//! Layout of an MLP with sizes `[n_0, n_1, …, n_L]`: for each layer `l`, its weight `W_l`
+//! (`[n_{l+1}, n_l]`, row-major, as PyTorch's `nn.Linear`) then its bias `b_l` (`[n_{l+1}]`).
+//! Forward: `h_{l+1} = relu(h_l·W_lᵀ + b_l)` for hidden layers, no activation on the last.
+
+/// A row-major matrix, or the transpose of one (a view, no copy).
+#[derive(Clone, Copy)]
+pub struct Mat<'a> {
+    data: &'a [f32],
+    rows: usize,
+    cols: usize,
+    /// Row and column strides of the logical matrix in `data`.
+    rs: isize,
+    cs: isize,
+}
+
+impl<'a> Mat<'a> {
+    pub fn new(data: &'a [f32], rows: usize, cols: usize) -> Self {
+        assert!(data.len() >= rows * cols);
+        Mat {
+            data,
+            rows,
+            cols,
+            rs: cols as isize,
+            cs: 1,
+        }
+    }
+
+    /// The transpose.
+    pub fn t(self) -> Self {
+        Mat {
+            data: self.data,
+            rows: self.cols,
+            cols: self.rows,
+            rs: self.cs,
+            cs: self.rs,
+        }
+    }
+}
+
+/// `dst (m×n, row-major) = [dst +] lhs (m×k) · rhs (k×n)`.
+pub fn matmul(dst: &mut [f32], lhs: Mat, rhs: Mat, accumulate: bool) {
+    matmul_threads(dst, lhs, rhs, accumulate, 1);
+}
+
+/// [`matmul`] split over `threads` rayon threads (worth it only for large products).
+pub fn matmul_threads(dst: &mut [f32], lhs: Mat, rhs: Mat, accumulate: bool, threads: usize) {
+    let (m, k, n) = (lhs.rows, lhs.cols, rhs.cols);
+    assert_eq!(rhs.rows, k, "inner dimensions");
+    assert!(dst.len() >= m * n);
+    if m == 0 || n == 0 {
+        return;
+    }
+    // SAFETY: the asserts above and in `Mat::new` keep every index gemm forms inside the
+    // slices: the largest is (m−1)·rs + (k−1)·cs for lhs (≤ its len − 1 by construction), and
+    // likewise for rhs and dst; dst does not alias lhs or rhs (it is a unique borrow).
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            dst.as_mut_ptr(),
+            1,
+            n as isize,
+            accumulate,
+            lhs.data.as_ptr(),
+            lhs.cs,
+            lhs.rs,
+            rhs.data.as_ptr(),
+            rhs.cs,
+            rhs.rs,
+            1.0,
+            1.0,
+            false,
+            false,
+            false,
+            if threads > 1 {
+                gemm::Parallelism::Rayon(threads)
+            } else {
+                gemm::Parallelism::None
+            },
+        );
+    }
+}
+
+/// The sizes of an MLP and where each layer's parameters sit in its flat buffer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Layout {
+    pub sizes: Vec<usize>,
+    offsets: Vec<usize>,
+}
+
+impl Layout {
+    pub fn new(sizes: Vec<usize>) -> Self {
+        let mut offsets = vec![0];
+        for w in sizes.windows(2) {
+            offsets.push(offsets.last().unwrap() + w[1] * w[0] + w[1]);
+        }
+        Layout { sizes, offsets }
+    }
+
+    pub fn layers(&self) -> usize {
+        self.sizes.len() - 1
+    }
+
+    /// Parameters in all.
+    pub fn len(&self) -> usize {
+        *self.offsets.last().unwrap()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn input(&self) -> usize {
+        self.sizes[0]
+    }
+
+    pub fn output(&self) -> usize {
+        *self.sizes.last().unwrap()
+    }
+
+    /// Ranges of layer `l`'s weight and bias in the flat buffer.
+    pub fn ranges(&self, l: usize) -> (std::ops::Range<usize>, std::ops::Range<usize>) {
+        let (o, i) = (self.sizes[l + 1], self.sizes[l]);
+        let w = self.offsets[l]..self.offsets[l] + o * i;
+        (w.clone(), w.end..w.end + o)
+    }
+}
+
+/// Activations kept from a forward pass, for the backward pass.
+#[derive(Debug, Clone, Default)]
+pub struct Cache {
+    /// Output of each layer (after ReLU for hidden ones), `[batch, n_{l+1}]`.
+    pub acts: Vec<Vec<f32>>,
+    /// Ping-pong buffers for gradients flowing back.
+    g: [Vec<f32>; 2],
+    batch: usize,
+}
+
+impl Cache {
+    /// The network's output of the last forward pass.
+    pub fn output(&self) -> &[f32] {
+        self.acts.last().expect("a forward pass ran")
+    }
+}
+
+/// Forward pass of `batch` rows of `input` (`[batch, n_0]`); keeps activations in `cache`.
+pub fn forward(layout: &Layout, params: &[f32], input: &[f32], batch: usize, cache: &mut Cache) {
+    forward_threads(layout, params, input, batch, cache, 1);
+}
+
+/// [`forward`] with its products split over `threads` threads.
+pub fn forward_threads(
+    layout: &Layout,
+    params: &[f32],
+    input: &[f32],
+    batch: usize,
+    cache: &mut Cache,
+    threads: usize,
+) {
+    let n = layout.layers();
+    cache.acts.resize_with(n, Vec::new);
+    cache.batch = batch;
+    for l in 0..n {
+        let (wr, br) = layout.ranges(l);
+        let (i, o) = (layout.sizes[l], layout.sizes[l + 1]);
+        let (before, rest) = cache.acts.split_at_mut(l);
+        let x = if l == 0 { input } else { &before[l - 1][..] };
+        let y = &mut rest[0];
+        y.resize(batch * o, 0.0);
+        let bias = &params[br];
+        for row in y.chunks_exact_mut(o) {
+            row.copy_from_slice(bias);
+        }
+        matmul_threads(
+            y,
+            Mat::new(x, batch, i),
+            Mat::new(&params[wr], o, i).t(),
+            true,
+            threads,
+        );
+        if l + 1 < n {
+            for v in y.iter_mut() {
+                *v = v.max(0.0);
+            }
+        }
+    }
+}
+
+/// Backward pass from `grad_out = ∂L/∂output` (`[batch, n_L]`, consumed) of the last forward pass
+/// on `input`. Writes parameter gradients into `grads` (overwriting) and, if asked, `∂L/∂input`
+/// into `grad_in`.
+pub fn backward(
+    layout: &Layout,
+    params: &[f32],
+    input: &[f32],
+    cache: &mut Cache,
+    grad_out: &[f32],
+    grads: Option<&mut [f32]>,
+    grad_in: Option<&mut [f32]>,
+) {
+    backward_threads(layout, params, input, cache, grad_out, grads, grad_in, 1);
+}
+
+/// [`backward`] with its products split over `threads` threads.
+#[allow(clippy::too_many_arguments)]
+pub fn backward_threads(
+    layout: &Layout,
+    params: &[f32],
+    input: &[f32],
+    cache: &mut Cache,
+    grad_out: &[f32],
+    mut grads: Option<&mut [f32]>,
+    grad_in: Option<&mut [f32]>,
+    threads: usize,
+) {
+    let n = layout.layers();
+    let batch = cache.batch;
+    let [ga, gb] = &mut cache.g;
+    ga.clear();
+    ga.extend_from_slice(&grad_out[..batch * layout.output()]);
+    let mut grad_in = grad_in;
+    for l in (0..n).rev() {
+        let (wr, br) = layout.ranges(l);
+        let (i, o) = (layout.sizes[l], layout.sizes[l + 1]);
+        let x = if l == 0 {
+            input
+        } else {
+            &cache.acts[l - 1][..]
+        };
+        if let Some(grads) = grads.as_deref_mut() {
+            // ∂L/∂W_l = gᵀ·x, ∂L/∂b_l = Σ_rows g
+            matmul_threads(
+                &mut grads[wr.clone()],
+                Mat::new(ga, batch, o).t(),
+                Mat::new(x, batch, i),
+                false,
+                threads,
+            );
+            let db = &mut grads[br];
+            db.fill(0.0);
+            for row in ga.chunks_exact(o) {
+                for (d, g) in db.iter_mut().zip(row) {
+                    *d += g;
+                }
+            }
+        }
+        let w = Mat::new(&params[wr], o, i);
+        if l > 0 {
+            // ∂L/∂h_l = g·W_l, masked by ReLU'(h_l) = [h_l > 0]
+            gb.resize(batch * i, 0.0);
+            matmul_threads(gb, Mat::new(ga, batch, o), w, false, threads);
+            for (g, h) in gb.iter_mut().zip(x) {
+                *g = if *h > 0.0 { *g } else { 0.0 }; // a select, so the loop vectorizes
+            }
+            std::mem::swap(ga, gb);
+        } else if let Some(gi) = grad_in.take() {
+            matmul(gi, Mat::new(ga, batch, o), w, false);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn matmul_with_transposed_views() {
+        // A = [[1,2,3],[4,5,6]] (2×3), B = [[1,0],[0,1],[1,1]] (3×2): A·B = [[4,5],[10,11]]
+        let a = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0];
+        let b = [1.0, 0.0, 0.0, 1.0, 1.0, 1.0];
+        let mut c = [0.0; 4];
+        matmul(&mut c, Mat::new(&a, 2, 3), Mat::new(&b, 3, 2), false);
+        assert_eq!(c, [4.0, 5.0, 10.0, 11.0]);
+        // Aᵀ·A (3×3) through the view
+        let mut d = [0.0; 9];
+        matmul(&mut d, Mat::new(&a, 2, 3).t(), Mat::new(&a, 2, 3), false);
+        assert_eq!(d, [17.0, 22.0, 27.0, 22.0, 29.0, 36.0, 27.0, 36.0, 45.0]);
+        matmul(&mut c, Mat::new(&a, 2, 3), Mat::new(&b, 3, 2), true);
+        assert_eq!(c, [8.0, 10.0, 20.0, 22.0]);
+    }
+
+    #[test]
+    fn gradients_match_finite_differences() {
+        let layout = Layout::new(vec![3, 5, 4, 2]);
+        let mut rng = crate::rng::seeded(3);
+        use rand::Rng;
+        let params: Vec<f32> = (0..layout.len())
+            .map(|_| rng.random_range(-0.8..0.8))
+            .collect();
+        let input: Vec<f32> = (0..2 * 3).map(|_| rng.random_range(-1.0..1.0)).collect();
+        // L = Σ output·c for fixed c
+        let c: Vec<f32> = (0..2 * 2).map(|_| rng.random_range(-1.0..1.0)).collect();
+        let loss = |p: &[f32], x: &[f32]| -> f64 {
+            let mut cache = Cache::default();
+            forward(&layout, p, x, 2, &mut cache);
+            cache
+                .output()
+                .iter()
+                .zip(&c)
+                .map(|(o, c)| f64::from(o * c))
+                .sum()
+        };
+        let mut cache = Cache::default();
+        forward(&layout, &params, &input, 2, &mut cache);
+        let mut grads = vec![0.0; layout.len()];
+        let mut grad_in = vec![0.0; 6];
+        backward(
+            &layout,
+            &params,
+            &input,
+            &mut cache,
+            &c,
+            Some(&mut grads),
+            Some(&mut grad_in),
+        );
+        let h = 1e-3f32;
+        for k in 0..layout.len() {
+            let (mut up, mut down) = (params.clone(), params.clone());
+            up[k] += h;
+            down[k] -= h;
+            let fd = (loss(&up, &input) - loss(&down, &input)) / (2.0 * f64::from(h));
+            assert!(
+                (fd - f64::from(grads[k])).abs() < 2e-3,
+                "param {k}: {fd} vs {}",
+                grads[k]
+            );
+        }
+        for k in 0..6 {
+            let (mut up, mut down) = (input.clone(), input.clone());
+            up[k] += h;
+            down[k] -= h;
+            let fd = (loss(&params, &up) - loss(&params, &down)) / (2.0 * f64::from(h));
+            assert!(
+                (fd - f64::from(grad_in[k])).abs() < 2e-3,
+                "input {k}: {fd} vs {}",
+                grad_in[k]
+            );
+        }
+    }
+}
