@@ -2,6 +2,7 @@
 //! (tabular soft value iteration), on one problem definition. See DESIGN.md for the conventions.
 
 pub mod commands;
+pub mod compare;
 pub mod config;
 pub mod env;
 pub mod error;

@@ -94,6 +94,26 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Compare a trained agent with the exact solution of its problem.
+    Compare {
+        #[arg(long)]
+        checkpoint: PathBuf,
+        #[arg(long)]
+        exact: PathBuf,
+        /// Report dir (default: runs/<name>-compare).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Seeded episodes per policy (their states are the visited set).
+        #[arg(long, default_value_t = 10)]
+        episodes: usize,
+        /// States per set.
+        #[arg(long, default_value_t = 200)]
+        states: usize,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        #[arg(long)]
+        json: bool,
+    },
     /// Value and policy at a state, from one or more solutions.
     Query {
         /// A solution directory (repeatable).
@@ -265,6 +285,42 @@ fn run(cli: Cli) -> Result<(), Error> {
                     tolerance: config.solver.tolerance,
                     iterations: s.stats.iterations,
                 });
+            }
+        }
+        Command::Compare {
+            checkpoint,
+            exact,
+            out,
+            episodes,
+            states,
+            seed,
+            json,
+        } => {
+            if episodes == 0 || states == 0 {
+                return Err(Error::argument(
+                    "compare",
+                    "--episodes and --states must be at least 1",
+                ));
+            }
+            let opts = maxent::compare::Options {
+                episodes,
+                states,
+                seed,
+                ..Default::default()
+            };
+            let report = maxent::compare::compare(&checkpoint, &exact, opts)?;
+            let name = maxent::sac::checkpoint::load_config(&checkpoint)?.name;
+            let out = out.unwrap_or_else(|| PathBuf::from("runs").join(format!("{name}-compare")));
+            let md = maxent::compare::markdown(&report, &checkpoint, &exact);
+            let json_text = serde_json::to_string_pretty(&report).expect("plain data") + "\n";
+            maxent::io::write_dir_atomically(&out, |tmp| {
+                maxent::io::write_file(&tmp.join("report.json"), &json_text)?;
+                maxent::io::write_file(&tmp.join("report.md"), &md)
+            })?;
+            if json {
+                print_json(&report);
+            } else {
+                print!("{md}");
             }
         }
         Command::Query { exact, state, json } => {

@@ -351,3 +351,86 @@ fn several_seeds_run_side_by_side() {
     );
     assert!(out["final_eval_mean_return"].as_f64().is_some());
 }
+
+#[test]
+fn compare_reports_against_a_solution_and_refuses_mismatches() {
+    let dir = Dir::new();
+    train(&dir, "run", &["--set", "objective.alpha=0.2"]);
+    let config = repo("configs/pendulum.toml");
+    let solve = |out: &str, extra: &[&str]| {
+        let mut args = vec![
+            "solve",
+            "--config",
+            config.as_str(),
+            "--out",
+            out,
+            "--set",
+            "solver.states=[41,41]",
+            "--set",
+            "solver.actions=[11]",
+        ];
+        args.extend_from_slice(extra);
+        assert_eq!(dir.maxent(&args).code, 0);
+    };
+    solve(
+        "exact",
+        &[
+            "--set",
+            "objective.alpha=0.2",
+            "--set",
+            "agent.hidden=[32,32]",
+        ],
+    );
+    solve("hot", &["--set", "objective.alpha=0.5"]);
+    solve(
+        "far",
+        &[
+            "--set",
+            "objective.alpha=0.2",
+            "--set",
+            "objective.gamma=0.9",
+        ],
+    );
+    solve(
+        "heavy",
+        &["--set", "objective.alpha=0.2", "--set", "env.m=2.0"],
+    );
+    let r = dir
+        .maxent(&[
+            "compare",
+            "--checkpoint",
+            "run/final",
+            "--exact",
+            "exact",
+            "--out",
+            "cmp",
+            "--episodes",
+            "2",
+            "--states",
+            "20",
+            "--json",
+        ])
+        .json();
+    for key in [
+        "kl_mean",
+        "value_error_mean",
+        "soft_regret_mean",
+        "return_learned",
+        "return_exact",
+        "states",
+    ] {
+        assert!(r[key].as_f64().is_some_and(f64::is_finite), "{key}: {r}");
+    }
+    assert!(r["kl_mean"].as_f64().unwrap() >= 0.0);
+    // No policy beats the optimum: the regret on grid nodes is never negative.
+    assert!(r["grid"]["soft_regret_mean"].as_f64().unwrap() >= -1e-6);
+    assert!(
+        dir.path().join("cmp/report.md").is_file() && dir.path().join("cmp/report.json").is_file()
+    );
+    dir.maxent(&["compare", "--checkpoint", "run/final", "--exact", "hot"])
+        .assert_bad_input(&["alpha differs"]);
+    dir.maxent(&["compare", "--checkpoint", "run/final", "--exact", "far"])
+        .assert_bad_input(&["gamma differs"]);
+    dir.maxent(&["compare", "--checkpoint", "run/final", "--exact", "heavy"])
+        .assert_bad_input(&["different environments"]);
+}

@@ -205,14 +205,20 @@ impl<'a> Discretizer<'a> {
         }
     }
 
-    /// Appends the pairs of state `s` (one per action) to `mdp`. Terminal outcomes of a pair are
-    /// merged into one.
+    /// Appends the pairs of state `s` (one per action cell) to `mdp`. Terminal outcomes of a pair
+    /// are merged into one.
     pub fn push_state(&self, s: &[f64], mdp: &mut TabularMdp) {
+        self.push_state_actions(s, &self.actions, mdp);
+    }
+
+    /// Appends the pairs of state `s` with the given actions (`action_dim` numbers each, env
+    /// units) to `mdp`.
+    pub fn push_state_actions(&self, s: &[f64], actions: &[f64], mdp: &mut TabularMdp) {
         let d = s.len();
         let mut next = [0.0; MAX_STATE_DIM];
         let mut nodes: Vec<(u32, f64)> = Vec::new();
         let mut spans: Vec<(f64, usize, usize)> = Vec::new();
-        for a in self.actions.chunks_exact(self.action_dim) {
+        for a in actions.chunks_exact(self.action_dim) {
             let (mut reward, mut terminal) = (0.0, 0.0);
             nodes.clear();
             spans.clear();

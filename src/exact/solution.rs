@@ -190,6 +190,22 @@ impl Solution {
         }
     }
 
+    /// `Q(s, a)` at arbitrary actions (`action_dim` numbers each, env units), by lookahead.
+    pub fn q_at(&self, state: &[f64], actions: &[f64]) -> Vec<f64> {
+        let disc = Discretizer::new(
+            &self.config.env,
+            &self.grid,
+            &self.actions,
+            self.config.solver.noise_nodes,
+        );
+        let n = actions.len() / self.actions.dim();
+        let mut mdp = TabularMdp::new(n, self.actions.log_cell_volume());
+        disc.push_state_actions(state, actions, &mut mdp);
+        let mut q = vec![0.0; n];
+        self.bellman(&mdp).q_values(&self.next_values(), 0, &mut q);
+        q
+    }
+
     /// Writes the solution directory atomically.
     pub fn save(&self, dir: &Path, summary: &Summary) -> Result<()> {
         let config_text = self.config.to_toml();

@@ -465,6 +465,44 @@ impl Sac {
         }
     }
 
+    /// The policy's `μ` and bounded `log σ` (pre-tanh scale) for `n` observations, `[n, act]` each.
+    pub fn policy(&mut self, obs: &[f32], n: usize) -> (Vec<f32>, Vec<f32>) {
+        let ad = self.act_dim;
+        forward(
+            &self.actor_layout,
+            &self.actor,
+            obs,
+            n,
+            &mut self.ws.actor_next,
+        );
+        let (half, mid) = (
+            (0.5 * (LOG_STD_MAX - LOG_STD_MIN)) as f32,
+            (0.5 * (LOG_STD_MAX + LOG_STD_MIN)) as f32,
+        );
+        let out = self.ws.actor_next.output();
+        let mut mean = Vec::with_capacity(n * ad);
+        let mut log_std = Vec::with_capacity(n * ad);
+        for row in out.chunks_exact(2 * ad) {
+            mean.extend_from_slice(&row[..ad]);
+            log_std.extend(row[ad..].iter().map(|r| mid + half * r.tanh()));
+        }
+        (mean, log_std)
+    }
+
+    /// `min_j Q_j(s, a)` of the online critics for `n` rows of observations and actions on [-1, 1].
+    pub fn q_min(&mut self, obs: &[f32], action: &[f32], n: usize) -> Vec<f32> {
+        let (od, ad, lc) = (self.obs_dim, self.act_dim, self.critic_layout.len());
+        concat_rows(obs, action, od, ad, &mut self.ws.x);
+        let [c0, c1] = &mut self.ws.critic;
+        forward(&self.critic_layout, &self.critic[..lc], &self.ws.x, n, c0);
+        forward(&self.critic_layout, &self.critic[lc..], &self.ws.x, n, c1);
+        c0.output()
+            .iter()
+            .zip(c1.output())
+            .map(|(a, b)| a.min(*b))
+            .collect()
+    }
+
     /// An action on [-1, 1] for one observation: sampled when `rng` is given, else `tanh(μ)`.
     pub fn act(&mut self, obs: &[f64], rng: Option<&mut Rng>) -> Vec<f32> {
         let ad = self.act_dim;

@@ -1,0 +1,376 @@
+//! `maxent compare`: a trained agent against the exact MaxEnt-optimal solution of its problem.
+//!
+//! On two sets of states — states the learned policy visits (fresh seeded rollouts) and a uniform
+//! sample of the solver's grid nodes — it reports, per set:
+//!
+//! - `kl_mean`: `KL(π_learned‖π_exact) = E_{a~π_learned}[log π_learned(a|s) − log π_exact(a|s)]`
+//!   by Monte Carlo, with `log π_exact(a|s) = (Q_exact(s,a) − V_exact(s))/α` (one-step lookahead
+//!   through the model, V interpolated) and both densities in env action units;
+//! - `value_error_mean`: `|V_learned(s) − V_exact(s)|`, `V_learned = E_π[min_j Q_φ,j − α·log π]`;
+//! - `soft_regret_mean`: `V_exact(s) − V^{π_learned}(s)`, the learned policy's own soft value by
+//!   exact tabular soft policy evaluation on the solver's grid — no trust in the learned critic;
+//! - `mean_action_error`: `|E_{π_learned}[a] − E_{π_exact}[a]|` (Euclidean, env units);
+//!
+//! and each policy's plain return (undiscounted, as `eval`) and soft return
+//! (`Σ γ^t (r_t − α·log π(a_t|s_t))`) over the same seeded episodes, the exact policy acting by
+//! lookahead (a cell drawn by its probability, the action uniform within it).
+
+use std::path::Path;
+
+use rand::Rng as _;
+use serde::Serialize;
+
+use crate::config::Config;
+use crate::env::{Env, Simulator};
+use crate::error::{Error, Result};
+use crate::exact::Solution;
+use crate::objective::{ActionPrior, Backup, Horizon, Temperature};
+use crate::rng;
+use crate::sac::Sac;
+use crate::sac::checkpoint;
+
+const STATES_TAG: u64 = 0xC0A1;
+const EPISODE_TAG: u64 = 0xC0A2;
+
+/// How many episodes, states and samples a comparison uses.
+#[derive(Debug, Clone, Copy)]
+pub struct Options {
+    pub episodes: usize,
+    pub states: usize,
+    pub samples: usize,
+    pub seed: u64,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            episodes: 10,
+            states: 200,
+            samples: 256,
+            seed: 0,
+        }
+    }
+}
+
+/// The metrics on one set of states.
+#[derive(Debug, Clone, Serialize)]
+pub struct StateSet {
+    pub states: usize,
+    pub kl_mean: f64,
+    pub value_error_mean: f64,
+    pub soft_regret_mean: f64,
+    /// `soft_regret_mean / mean |V_exact|`.
+    pub soft_regret_relative: f64,
+    pub mean_action_error: f64,
+    pub v_exact_abs_mean: f64,
+}
+
+/// What `compare` writes to `report.json` and prints with `--json`. The top-level metric keys are
+/// those of the visited states.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub alpha: f64,
+    /// `fixed` (both used the config's α) or `learned` (the solution was solved at the learned α).
+    pub alpha_source: &'static str,
+    pub kl_mean: f64,
+    pub value_error_mean: f64,
+    pub soft_regret_mean: f64,
+    pub states: usize,
+    pub return_learned: f64,
+    pub return_exact: f64,
+    pub soft_return_learned: f64,
+    pub soft_return_exact: f64,
+    pub episodes: usize,
+    pub visited: StateSet,
+    pub grid: StateSet,
+}
+
+/// The checkpoint and the solution must be of one problem; returns α and where it came from.
+fn check_compatible(learned: &Config, sac: &Sac, exact: &Solution) -> Result<(f64, &'static str)> {
+    let refuse = |what: String| Error::argument("compare", what);
+    let (lo, eo) = (&learned.objective, &exact.config.objective);
+    if learned.env.to_table() != exact.config.env.to_table() {
+        return Err(refuse(
+            "the checkpoint and the solution are for different environments".into(),
+        ));
+    }
+    if (lo.gamma - eo.gamma).abs() > 1e-12 {
+        return Err(refuse(format!(
+            "gamma differs: {} (checkpoint) vs {} (solution)",
+            lo.gamma, eo.gamma
+        )));
+    }
+    if eo.backup != Backup::Maxent
+        || eo.action_prior != ActionPrior::Lebesgue
+        || eo.horizon != Horizon::Discounted
+    {
+        return Err(refuse(
+            "SAC learns the discounted maxent backup with the lebesgue prior: solve with those"
+                .into(),
+        ));
+    }
+    match lo.temperature {
+        Temperature::Fixed(a) if (a - exact.alpha).abs() > 1e-9 * a => Err(refuse(format!(
+            "alpha differs: {a} (checkpoint) vs {} (solution)",
+            exact.alpha
+        ))),
+        Temperature::Fixed(a) => Ok((a, "fixed")),
+        Temperature::Auto => {
+            let a = sac.alpha();
+            if (a - exact.alpha).abs() > 1e-4 * a {
+                return Err(refuse(format!(
+                    "the checkpoint learned alpha = {a:.6}; solve with --set objective.alpha={a:.6} (the solution has {})",
+                    exact.alpha
+                )));
+            }
+            Ok((a, "learned"))
+        }
+    }
+}
+
+/// The learned policy's log-density (env units) of env actions `a` at one state, given its μ and
+/// log σ: `Σ_i [log N(u_i; μ_i, σ_i) − log(1 − tanh² u_i)] − Σ log half_width`, `u = atanh(a on [-1, 1])`.
+fn learned_log_density(env: &Env, mean: &[f32], log_std: &[f32], a: &[f64]) -> f64 {
+    let bounds = env.action_bounds();
+    let mut lp = 0.0;
+    for (i, b) in bounds.iter().enumerate() {
+        let x = (2.0 * (a[i] - b.lo) / b.width() - 1.0).clamp(-1.0 + 1e-12, 1.0 - 1e-12);
+        let u = x.atanh();
+        let (m, ls) = (f64::from(mean[i]), f64::from(log_std[i]));
+        let z = (u - m) / ls.exp();
+        lp += -0.5 * z * z
+            - ls
+            - 0.5 * (2.0 * std::f64::consts::PI).ln()
+            - (1.0 - x * x).ln()
+            - (b.width() / 2.0).ln();
+    }
+    lp
+}
+
+fn obs_of(env: &Env, states: &[Vec<f64>]) -> Vec<f32> {
+    let mut obs = vec![0.0; env.obs_dim()];
+    let mut out = Vec::new();
+    for s in states {
+        env.observe(s, &mut obs);
+        out.extend(obs.iter().map(|&v| v as f32));
+    }
+    out
+}
+
+/// Compares a checkpoint with a solution.
+pub fn compare(checkpoint_dir: &Path, exact_dir: &Path, opts: Options) -> Result<Report> {
+    let (config, mut sac, _, _) = checkpoint::load(checkpoint_dir)?;
+    let exact = Solution::load(exact_dir)?;
+    let (alpha, alpha_source) = check_compatible(&config, &sac, &exact)?;
+    let env = &config.env;
+    let (ad, gamma) = (env.action_dim(), config.objective.gamma);
+    let bounds = env.action_bounds();
+
+    // The learned policy's cell probabilities at every grid node, and its exact soft value there.
+    let grid = &exact.grid;
+    let nodes: Vec<Vec<f64>> = (0..grid.len())
+        .map(|i| {
+            let mut s = vec![0.0; grid.dim()];
+            grid.node(i, &mut s);
+            s
+        })
+        .collect();
+    let (mean, log_std) = sac.policy(&obs_of(env, &nodes), nodes.len());
+    let midpoints = exact.actions.all();
+    let na = exact.actions.len();
+    let mut policy = vec![0.0; grid.len() * na];
+    for (i, p) in policy.chunks_exact_mut(na).enumerate() {
+        let (m, l) = (&mean[i * ad..(i + 1) * ad], &log_std[i * ad..(i + 1) * ad]);
+        let logs: Vec<f64> = midpoints
+            .chunks_exact(ad)
+            .map(|a| learned_log_density(env, m, l, a))
+            .collect();
+        let top = logs.iter().fold(f64::NEG_INFINITY, |x, &y| x.max(y));
+        let sum: f64 = logs.iter().map(|l| (l - top).exp()).sum();
+        for (p, l) in p.iter_mut().zip(&logs) {
+            *p = (l - top).exp() / sum;
+        }
+    }
+    let mdp = exact.mdp();
+    let v_pi = exact.bellman(&mdp).evaluate(&policy, 1e-8);
+
+    // Episodes: the learned policy (its states are the visited set) and the exact one, from the
+    // same seeded initial states.
+    let mut visited: Vec<Vec<f64>> = Vec::new();
+    let (mut ret_l, mut soft_l, mut ret_e, mut soft_e) = (0.0, 0.0, 0.0, 0.0);
+    let mut act_rng = rng::derived(opts.seed, EPISODE_TAG, u64::MAX);
+    for ep in 0..opts.episodes {
+        for learned in [true, false] {
+            let mut sim = Simulator::new(env.clone());
+            let mut obs = vec![0.0; env.obs_dim()];
+            sim.reset(
+                &mut rng::derived(opts.seed, EPISODE_TAG, ep as u64),
+                &mut obs,
+            );
+            let (mut ret, mut soft, mut discount) = (0.0, 0.0, 1.0);
+            let mut env_action = vec![0.0; ad];
+            loop {
+                let state = sim.state().to_vec();
+                let log_pi = if learned {
+                    if sim.steps() % 10 == 0 {
+                        visited.push(state.clone());
+                    }
+                    let a = sac.act(&obs, Some(&mut act_rng));
+                    crate::sac::evaluate::to_env_action(&bounds, &a, &mut env_action);
+                    let x: Vec<f32> = obs.iter().map(|&v| v as f32).collect();
+                    let (m, l) = sac.policy(&x, 1);
+                    learned_log_density(env, &m, &l, &env_action)
+                } else {
+                    let l = exact.lookahead(&state);
+                    let u: f64 = act_rng.random_range(0.0..1.0);
+                    let mut acc = 0.0;
+                    let k = l.probabilities.iter().position(|p| {
+                        acc += p;
+                        acc >= u
+                    });
+                    let k = k.unwrap_or(na - 1);
+                    for i in 0..ad {
+                        let jitter: f64 = act_rng.random_range(-0.5..0.5);
+                        env_action[i] = midpoints[k * ad + i] + jitter * exact.actions.delta(i);
+                    }
+                    l.density[k].ln()
+                };
+                let t = sim.step(&env_action, &mut act_rng, &mut obs);
+                ret += t.reward;
+                soft += discount * (t.reward - alpha * log_pi);
+                discount *= gamma;
+                if t.terminated || t.truncated {
+                    break;
+                }
+            }
+            if learned {
+                ret_l += ret;
+                soft_l += soft;
+            } else {
+                ret_e += ret;
+                soft_e += soft;
+            }
+        }
+    }
+    let n_ep = opts.episodes.max(1) as f64;
+    let mut pick = rng::derived(opts.seed, STATES_TAG, 0);
+    while visited.len() > opts.states {
+        let i = pick.random_range(0..visited.len());
+        visited.swap_remove(i);
+    }
+    let sampled: Vec<Vec<f64>> = (0..opts.states)
+        .map(|_| nodes[pick.random_range(0..nodes.len())].clone())
+        .collect();
+
+    let mut sample_rng = rng::derived(opts.seed, STATES_TAG, 1);
+    let mut metrics = |states: &[Vec<f64>]| -> StateSet {
+        let (mut kl, mut verr, mut regret, mut aerr, mut vabs) = (0.0, 0.0, 0.0, 0.0, 0.0);
+        for s in states {
+            let l = exact.lookahead(s);
+            let x = obs_of(env, std::slice::from_ref(s));
+            let (m, ls) = sac.policy(&x, 1);
+            // Samples from the learned policy, on [-1, 1] and in env units.
+            let mut unit = Vec::with_capacity(opts.samples * ad);
+            let mut env_a = Vec::with_capacity(opts.samples * ad);
+            for _ in 0..opts.samples {
+                for i in 0..ad {
+                    let z: f64 = sample_rng.sample(rand_distr::StandardNormal);
+                    let a = (f64::from(m[i]) + f64::from(ls[i]).exp() * z).tanh();
+                    unit.push(a as f32);
+                    env_a.push(bounds[i].lo + (a + 1.0) * 0.5 * bounds[i].width());
+                }
+            }
+            let q_exact = exact.q_at(s, &env_a);
+            let obs_rep: Vec<f32> = x
+                .iter()
+                .copied()
+                .cycle()
+                .take(x.len() * opts.samples)
+                .collect();
+            let q_learned = sac.q_min(&obs_rep, &unit, opts.samples);
+            let (mut kl_s, mut v_l) = (0.0, 0.0);
+            let mut mean_l = vec![0.0; ad];
+            for j in 0..opts.samples {
+                let a = &env_a[j * ad..(j + 1) * ad];
+                let lp = learned_log_density(env, &m, &ls, a);
+                kl_s += lp - (q_exact[j] - l.v) / alpha;
+                v_l += f64::from(q_learned[j]) - alpha * lp;
+                mean_l
+                    .iter_mut()
+                    .zip(a)
+                    .for_each(|(m, a)| *m += a / opts.samples as f64);
+            }
+            let n = opts.samples as f64;
+            kl += kl_s / n;
+            verr += (v_l / n - l.v).abs();
+            regret += grid.value_at(exact.v0(), s) - grid.value_at(&v_pi, s);
+            aerr += mean_l
+                .iter()
+                .zip(&l.policy_mean)
+                .map(|(a, b)| (a - b).powi(2))
+                .sum::<f64>()
+                .sqrt();
+            vabs += l.v.abs();
+        }
+        let k = states.len().max(1) as f64;
+        StateSet {
+            states: states.len(),
+            kl_mean: kl / k,
+            value_error_mean: verr / k,
+            soft_regret_mean: regret / k,
+            soft_regret_relative: regret / vabs.max(1e-300),
+            mean_action_error: aerr / k,
+            v_exact_abs_mean: vabs / k,
+        }
+    };
+    let visited = metrics(&visited);
+    let grid_set = metrics(&sampled);
+    Ok(Report {
+        alpha,
+        alpha_source,
+        kl_mean: visited.kl_mean,
+        value_error_mean: visited.value_error_mean,
+        soft_regret_mean: visited.soft_regret_mean,
+        states: visited.states,
+        return_learned: ret_l / n_ep,
+        return_exact: ret_e / n_ep,
+        soft_return_learned: soft_l / n_ep,
+        soft_return_exact: soft_e / n_ep,
+        episodes: opts.episodes,
+        visited,
+        grid: grid_set,
+    })
+}
+
+/// `report.md`: a table a person reads in ten seconds.
+pub fn markdown(r: &Report, checkpoint: &Path, exact: &Path) -> String {
+    let row = |name: &str, v: &StateSet| {
+        format!(
+            "| {name} | {} | {:.4} | {:.4} | {:.4} ({:.2}% of mean |V*|) | {:.4} |\n",
+            v.states,
+            v.kl_mean,
+            v.value_error_mean,
+            v.soft_regret_mean,
+            100.0 * v.soft_regret_relative,
+            v.mean_action_error
+        )
+    };
+    format!(
+        "# Learned vs exact\n\nCheckpoint `{}` against solution `{}`, α = {} ({}).\n\n\
+         | states | n | KL(π_learned‖π_exact) nats | \\|V_learned − V*\\| | soft regret V* − V^π | mean-action error |\n\
+         |---|---|---|---|---|---|\n{}{}\n\
+         | over {} seeded episodes | learned | exact |\n|---|---|---|\n\
+         | return (undiscounted) | {:.2} | {:.2} |\n| soft return (discounted) | {:.2} | {:.2} |\n",
+        checkpoint.display(),
+        exact.display(),
+        r.alpha,
+        r.alpha_source,
+        row("visited by the learned policy", &r.visited),
+        row("uniform over the solver's grid", &r.grid),
+        r.episodes,
+        r.return_learned,
+        r.return_exact,
+        r.soft_return_learned,
+        r.soft_return_exact
+    )
+}
