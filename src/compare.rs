@@ -374,3 +374,61 @@ pub fn markdown(r: &Report, checkpoint: &Path, exact: &Path) -> String {
         r.soft_return_exact
     )
 }
+
+/// What `query --checkpoint` reports at one state: `V_learned = E_π[min_j Q_φ,j − α·log π]` and the
+/// policy's mean and standard deviation per action dimension (env units), by `samples` draws.
+#[derive(Debug, Clone, Serialize)]
+pub struct LearnedQuery {
+    pub v: f64,
+    pub policy_mean: Vec<f64>,
+    pub policy_std: Vec<f64>,
+    pub alpha: f64,
+}
+
+pub fn query_learned(
+    sac: &mut Sac,
+    env: &Env,
+    state: &[f64],
+    samples: usize,
+    seed: u64,
+) -> LearnedQuery {
+    let ad = env.action_dim();
+    let bounds = env.action_bounds();
+    let alpha = sac.alpha();
+    let x = obs_of(env, &[state.to_vec()]);
+    let (m, ls) = sac.policy(&x, 1);
+    let mut rng = rng::derived(seed, STATES_TAG, 2);
+    let (mut unit, mut env_a) = (Vec::new(), Vec::new());
+    for _ in 0..samples {
+        for i in 0..ad {
+            let z: f64 = rng.sample(rand_distr::StandardNormal);
+            let a = (f64::from(m[i]) + f64::from(ls[i]).exp() * z).tanh();
+            unit.push(a as f32);
+            env_a.push(bounds[i].lo + (a + 1.0) * 0.5 * bounds[i].width());
+        }
+    }
+    let obs_rep: Vec<f32> = x.iter().copied().cycle().take(x.len() * samples).collect();
+    let q = sac.q_min(&obs_rep, &unit, samples);
+    let n = samples as f64;
+    let mut v = 0.0;
+    let (mut mean, mut sq) = (vec![0.0; ad], vec![0.0; ad]);
+    for j in 0..samples {
+        let a = &env_a[j * ad..(j + 1) * ad];
+        v += (f64::from(q[j]) - alpha * learned_log_density(env, &m, &ls, a)) / n;
+        for i in 0..ad {
+            mean[i] += a[i] / n;
+            sq[i] += a[i] * a[i] / n;
+        }
+    }
+    let std = mean
+        .iter()
+        .zip(&sq)
+        .map(|(m, s)| (s - m * m).max(0.0).sqrt())
+        .collect();
+    LearnedQuery {
+        v,
+        policy_mean: mean,
+        policy_std: std,
+        alpha,
+    }
+}

@@ -114,8 +114,11 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Value and policy at a state, from one or more solutions.
+    /// Value and policy at a state, from checkpoints and solutions side by side.
     Query {
+        /// A checkpoint directory (repeatable).
+        #[arg(long)]
+        checkpoint: Vec<PathBuf>,
         /// A solution directory (repeatable).
         #[arg(long)]
         exact: Vec<PathBuf>,
@@ -323,11 +326,38 @@ fn run(cli: Cli) -> Result<(), Error> {
                 print!("{md}");
             }
         }
-        Command::Query { exact, state, json } => {
-            if exact.is_empty() {
-                return Err(Error::argument("query", "give at least one --exact DIR"));
+        Command::Query {
+            checkpoint,
+            exact,
+            state,
+            json,
+        } => {
+            if exact.is_empty() && checkpoint.is_empty() {
+                return Err(Error::argument(
+                    "query",
+                    "give at least one --checkpoint DIR or --exact DIR",
+                ));
             }
             let mut sources = Vec::new();
+            for dir in &checkpoint {
+                let (config, mut sac) = maxent::sac::checkpoint::load_actor_and_critics(dir)?;
+                let x = rollout::parse_vector("--state", &state, config.env.state_dim())?;
+                let q = maxent::compare::query_learned(&mut sac, &config.env, &x, 4096, 0);
+                if !json {
+                    println!(
+                        "learned {}: v = {:.6}  policy mean = {:?}  std = {:?}  (α = {:.4})",
+                        dir.display(),
+                        q.v,
+                        q.policy_mean,
+                        q.policy_std,
+                        q.alpha
+                    );
+                }
+                let mut value = serde_json::to_value(&q).expect("plain data");
+                value["source"] = "checkpoint".into();
+                value["dir"] = dir.display().to_string().into();
+                sources.push(value);
+            }
             for dir in &exact {
                 let solution = Solution::load(dir)?;
                 let x = rollout::parse_vector("--state", &state, solution.config.env.state_dim())?;

@@ -433,6 +433,13 @@ fn load_replay(path: &Path, config: &Config) -> Result<Replay> {
     Ok(r)
 }
 
+/// The networks of a checkpoint without its optimizer state (what `query` needs).
+pub fn load_actor_and_critics(dir: &Path) -> Result<(Config, Sac)> {
+    let config = load_config(dir)?;
+    let sac = load_model(dir, &config, false)?;
+    Ok((config, sac))
+}
+
 /// Only the policy of a checkpoint (what `eval` needs), with its config.
 pub fn load_actor(dir: &Path) -> Result<(Config, Sac)> {
     let config = load_config(dir)?;
