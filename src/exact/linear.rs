@@ -17,19 +17,19 @@ impl Sparse {
         self.offsets.len() - 1
     }
 
-    /// Assembles rows given as `(cols, vals)` per block of consecutive rows.
-    pub fn from_blocks(blocks: Vec<(Vec<usize>, Vec<u32>, Vec<f64>)>) -> Sparse {
+    /// Assembles consecutive blocks of rows.
+    pub fn from_blocks(blocks: Vec<Rows>) -> Sparse {
         let mut m = Sparse {
             offsets: vec![0],
             ..Default::default()
         };
-        for (lens, cols, vals) in blocks {
-            for len in lens {
+        for b in blocks {
+            for len in b.lens {
                 let last = *m.offsets.last().unwrap();
                 m.offsets.push(last + len);
             }
-            m.cols.extend(cols);
-            m.vals.extend(vals);
+            m.cols.extend(b.cols);
+            m.vals.extend(b.vals);
         }
         m
     }
@@ -63,6 +63,46 @@ impl Sparse {
                 1.0 - jii
             })
             .collect()
+    }
+}
+
+/// Sparse rows built one at a time: entries of the current row accumulate in a dense scratch row
+/// (so repeated columns add up), and [`Rows::finish_row`] moves them out.
+#[derive(Debug, Clone, Default)]
+pub struct Rows {
+    dense: Vec<f64>,
+    touched: Vec<u32>,
+    lens: Vec<usize>,
+    cols: Vec<u32>,
+    vals: Vec<f64>,
+}
+
+impl Rows {
+    /// Rows over `n` columns.
+    pub fn new(n: usize) -> Self {
+        Rows {
+            dense: vec![0.0; n],
+            ..Default::default()
+        }
+    }
+
+    #[inline]
+    pub fn add(&mut self, col: u32, value: f64) {
+        let d = &mut self.dense[col as usize];
+        if *d == 0.0 {
+            self.touched.push(col);
+        }
+        *d += value;
+    }
+
+    pub fn finish_row(&mut self) {
+        self.lens.push(self.touched.len());
+        for &j in &self.touched {
+            self.cols.push(j);
+            self.vals.push(self.dense[j as usize]);
+            self.dense[j as usize] = 0.0;
+        }
+        self.touched.clear();
     }
 }
 

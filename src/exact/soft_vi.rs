@@ -20,7 +20,7 @@
 
 use rayon::prelude::*;
 
-use super::linear::{Sparse, solve_i_minus};
+use super::linear::{Rows, Sparse, solve_i_minus};
 use super::mdp::TabularMdp;
 use crate::objective::{ActionPrior, Backup};
 
@@ -101,19 +101,11 @@ impl<'a> SoftBellman<'a> {
         }
     }
 
-    /// Adds `scale·∂continuation(k)/∂V` to the dense row `dense` (recording new columns in
-    /// `touched`): the outcome probabilities (maxent) or those tilted by `exp((V'_o − cont)/α)`
-    /// (inference), spread over each outcome's interpolation nodes.
+    /// Adds `scale·∂continuation(k)/∂V` to the current row of `rows`: the outcome probabilities
+    /// (maxent) or those tilted by `exp((V'_o − cont)/α)` (inference), spread over each outcome's
+    /// interpolation nodes.
     #[inline]
-    fn add_gradient(
-        &self,
-        v: &[f64],
-        k: usize,
-        cont: f64,
-        scale: f64,
-        dense: &mut [f64],
-        touched: &mut Vec<u32>,
-    ) {
+    fn add_gradient(&self, v: &[f64], k: usize, cont: f64, scale: f64, rows: &mut Rows) {
         for o in self.mdp.outcomes(k) {
             let tilt = match self.backup {
                 Backup::Maxent => 1.0,
@@ -121,10 +113,7 @@ impl<'a> SoftBellman<'a> {
             };
             let g = scale * o.prob * tilt;
             for (&j, &w) in o.next.iter().zip(o.weight) {
-                if dense[j as usize] == 0.0 {
-                    touched.push(j);
-                }
-                dense[j as usize] += g * w;
+                rows.add(j, g * w);
             }
         }
     }
@@ -180,14 +169,12 @@ impl<'a> SoftBellman<'a> {
         let (ns, na) = (self.mdp.n_states, self.mdp.n_actions);
         const BLOCK: usize = 1024;
         let mut tv = vec![0.0; ns];
-        let parts: Vec<(f64, (Vec<usize>, Vec<u32>, Vec<f64>))> = tv
+        let parts: Vec<(f64, Rows)> = tv
             .par_chunks_mut(BLOCK)
             .enumerate()
             .map(|(c, block)| {
                 let (mut q, mut p, mut cont) = (vec![0.0; na], vec![0.0; na], vec![0.0; na]);
-                let mut dense = vec![0.0; ns];
-                let mut touched: Vec<u32> = Vec::new();
-                let (mut lens, mut cols, mut vals) = (Vec::new(), Vec::new(), Vec::new());
+                let mut rows = Rows::new(ns);
                 let mut res = 0.0f64;
                 for (i, out) in block.iter_mut().enumerate() {
                     let s = c * BLOCK + i;
@@ -200,25 +187,12 @@ impl<'a> SoftBellman<'a> {
                     self.policy_from_q(&q, &mut p);
                     for a in 0..na {
                         if p[a] >= 1e-15 {
-                            self.add_gradient(
-                                v,
-                                s * na + a,
-                                cont[a],
-                                self.gamma * p[a],
-                                &mut dense,
-                                &mut touched,
-                            );
+                            self.add_gradient(v, s * na + a, cont[a], self.gamma * p[a], &mut rows);
                         }
                     }
-                    lens.push(touched.len());
-                    for &j in &touched {
-                        cols.push(j);
-                        vals.push(dense[j as usize]);
-                        dense[j as usize] = 0.0;
-                    }
-                    touched.clear();
+                    rows.finish_row();
                 }
-                (res, (lens, cols, vals))
+                (res, rows)
             })
             .collect();
         let residual = parts.iter().fold(0.0f64, |m, p| m.max(p.0));
@@ -298,13 +272,11 @@ impl<'a> SoftBellman<'a> {
             ..*self
         };
         let mut b = vec![0.0; ns];
-        let blocks: Vec<(Vec<usize>, Vec<u32>, Vec<f64>)> = b
+        let blocks: Vec<Rows> = b
             .par_chunks_mut(1024)
             .enumerate()
             .map(|(c, block)| {
-                let mut dense = vec![0.0; ns];
-                let mut touched: Vec<u32> = Vec::new();
-                let (mut lens, mut cols, mut vals) = (Vec::new(), Vec::new(), Vec::new());
+                let mut rows = Rows::new(ns);
                 for (i, out) in block.iter_mut().enumerate() {
                     let s = c * 1024 + i;
                     let mut rhs = self.alpha * self.shift;
@@ -314,25 +286,12 @@ impl<'a> SoftBellman<'a> {
                             continue;
                         }
                         rhs += p * (self.mdp.reward[s * na + a] - self.alpha * p.ln());
-                        truth.add_gradient(
-                            &[],
-                            s * na + a,
-                            0.0,
-                            self.gamma * p,
-                            &mut dense,
-                            &mut touched,
-                        );
+                        truth.add_gradient(&[], s * na + a, 0.0, self.gamma * p, &mut rows);
                     }
                     *out = rhs;
-                    lens.push(touched.len());
-                    for &j in &touched {
-                        cols.push(j);
-                        vals.push(dense[j as usize]);
-                        dense[j as usize] = 0.0;
-                    }
-                    touched.clear();
+                    rows.finish_row();
                 }
-                (lens, cols, vals)
+                rows
             })
             .collect();
         let jac = Sparse::from_blocks(blocks);

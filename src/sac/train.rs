@@ -267,23 +267,18 @@ pub fn train(
         }
 
         if tc.eval_every > 0 && st.step % tc.eval_every == 0 {
-            let (mean, std) = evaluate_into(
+            last_eval = Some(evaluate_into(
                 config,
                 &mut sac,
-                st.step,
-                st.episodes,
+                &mut st,
                 &mut metrics,
                 wall(&started),
-            )?;
-            st.last_eval_return = Some(mean);
-            last_eval = Some((st.step, mean, std));
+            )?);
         }
         if tc.checkpoint_every > 0 && st.step % tc.checkpoint_every == 0 && st.step < tc.total_steps
         {
             snapshot(&sim, &mut st, &started);
-            let dir = run_dir
-                .join("checkpoints")
-                .join(format!("step_{}", st.step));
+            let dir = checkpoint_dir(run_dir, st.step);
             checkpoint::save(&dir, config, &sac, &st, tc.save_replay.then_some(&replay))?;
         }
         if st.step % 100 == 0 || st.step == tc.total_steps {
@@ -292,9 +287,7 @@ pub fn train(
         }
         if INTERRUPTED.load(Ordering::SeqCst) {
             snapshot(&sim, &mut st, &started);
-            let dir = run_dir
-                .join("checkpoints")
-                .join(format!("step_{}", st.step));
+            let dir = checkpoint_dir(run_dir, st.step);
             checkpoint::save(&dir, config, &sac, &st, Some(&replay))?;
             return Err(Error::Interrupted {
                 step: st.step,
@@ -303,20 +296,9 @@ pub fn train(
         }
     }
 
-    let (mean, std) = match last_eval {
-        Some((step, mean, std)) if step == st.step => (mean, std),
-        _ => {
-            let (mean, std) = evaluate_into(
-                config,
-                &mut sac,
-                st.step,
-                st.episodes,
-                &mut metrics,
-                wall(&started),
-            )?;
-            st.last_eval_return = Some(mean);
-            (mean, std)
-        }
+    let (_, mean, std) = match last_eval {
+        Some(e) if e.0 == st.step => e,
+        _ => evaluate_into(config, &mut sac, &mut st, &mut metrics, wall(&started))?,
     };
     snapshot(&sim, &mut st, &started);
     let final_dir = run_dir.join("final");
@@ -345,16 +327,20 @@ pub fn train(
     })
 }
 
-/// Deterministic evaluation at `step` (episodes seeded from the run's seed and the step); appends
-/// its row to the metrics.
+fn checkpoint_dir(run_dir: &Path, step: u64) -> PathBuf {
+    run_dir.join("checkpoints").join(format!("step_{step}"))
+}
+
+/// Deterministic evaluation at the current step (episodes seeded from the run's seed and the step);
+/// appends its row to the metrics and records its mean return in the state.
 fn evaluate_into(
     config: &Config,
     sac: &mut Sac,
-    step: u64,
-    episodes: u64,
+    st: &mut TrainState,
     metrics: &mut Metrics,
     wall: f64,
-) -> Result<(f64, f64)> {
+) -> Result<(u64, f64, f64)> {
+    let (step, episodes) = (st.step, st.episodes);
     let mut rng: Rng = rng::derived(config.seed, EVAL_TAG, step);
     let (returns, lengths) = run_episodes(
         &config.env,
@@ -379,5 +365,6 @@ fn evaluate_into(
         empty(),
         format!("{wall:.3}"),
     ])?;
-    Ok((mean, std))
+    st.last_eval_return = Some(mean);
+    Ok((step, mean, std))
 }
