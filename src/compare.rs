@@ -1,7 +1,7 @@
 //! `maxent compare`: a trained agent against the exact MaxEnt-optimal solution of its problem.
 //!
-//! On two sets of states — states the learned policy visits (fresh seeded rollouts) and a uniform
-//! sample of the solver's grid nodes — it reports, per set:
+//! On two sets of states — states the learned policy visits (fresh seeded rollouts, subsampled
+//! uniformly) and a uniform sample of the solver's grid nodes — it reports, per set:
 //!
 //! - `kl_mean`: `KL(π_learned‖π_exact) = E_{a~π_learned}[log π_learned(a|s) − log π_exact(a|s)]`
 //!   by Monte Carlo, with `log π_exact(a|s) = (Q_exact(s,a) − V_exact(s))/α` (one-step lookahead
@@ -212,9 +212,7 @@ pub fn compare(checkpoint_dir: &Path, exact_dir: &Path, opts: Options) -> Result
             loop {
                 let state = sim.state().to_vec();
                 let log_pi = if learned {
-                    if sim.steps() % 10 == 0 {
-                        visited.push(state.clone());
-                    }
+                    visited.push(state.clone());
                     let a = sac.act(&obs, Some(&mut act_rng));
                     crate::sac::evaluate::to_env_action(&bounds, &a, &mut env_action);
                     let x: Vec<f32> = obs.iter().map(|&v| v as f32).collect();
