@@ -9,6 +9,7 @@ pub mod error;
 pub mod exact;
 pub mod io;
 pub mod objective;
+pub mod plot;
 pub mod progress;
 pub mod rng;
 pub mod rollout;

@@ -128,6 +128,14 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Learning curves (returns, α, losses) of run dirs as a PNG; runs of one config become mean ± std bands.
+    Plot {
+        #[arg(required = true)]
+        dirs: Vec<PathBuf>,
+        /// Output dir (default: the current dir).
+        #[arg(long, default_value = ".")]
+        out: PathBuf,
+    },
     /// Print a config fully resolved (defaults filled, env inline), as run dirs record it.
     Config {
         #[arg(long)]
@@ -387,6 +395,10 @@ fn run(cli: Cli) -> Result<(), Error> {
             if json {
                 print_json(&serde_json::json!({ "state": state, "sources": sources }));
             }
+        }
+        Command::Plot { dirs, out } => {
+            let path = maxent::plot::learning_curves(&dirs, &out)?;
+            eprintln!("wrote {}", path.display());
         }
         Command::Config { config, sets } => {
             let config = Config::load(&config, &sets)?;

@@ -434,3 +434,21 @@ fn compare_reports_against_a_solution_and_refuses_mismatches() {
     dir.maxent(&["compare", "--checkpoint", "run/final", "--exact", "heavy"])
         .assert_bad_input(&["different environments"]);
 }
+
+#[test]
+fn plot_draws_learning_curves_of_several_runs() {
+    let dir = Dir::new();
+    train(&dir, "a", &[]);
+    train(&dir, "b", &["--seed", "1"]);
+    let run = dir.maxent(&["plot", "a", "b", "--out", "plots"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let png = std::fs::read(dir.path().join("plots/learning_curves.png")).unwrap();
+    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
+    assert!(
+        png.len() > 20_000,
+        "an almost empty picture: {} bytes",
+        png.len()
+    );
+    dir.maxent(&["plot", "nowhere"])
+        .assert_bad_input(&["nowhere", "metrics.csv"]);
+}
