@@ -25,6 +25,7 @@ use crate::env::{Env, Simulator};
 use crate::error::{Error, Result};
 use crate::exact::Solution;
 use crate::objective::{ActionPrior, Backup, Horizon, Temperature};
+use crate::report::Raster;
 use crate::rng;
 use crate::sac::Sac;
 use crate::sac::checkpoint;
@@ -39,6 +40,8 @@ pub struct Options {
     pub states: usize,
     pub samples: usize,
     pub seed: u64,
+    /// Raster cells per dimension of the heatmaps.
+    pub raster: usize,
 }
 
 impl Default for Options {
@@ -48,6 +51,7 @@ impl Default for Options {
             states: 200,
             samples: 256,
             seed: 0,
+            raster: 48,
         }
     }
 }
@@ -63,6 +67,27 @@ pub struct StateSet {
     pub soft_regret_relative: f64,
     pub mean_action_error: f64,
     pub v_exact_abs_mean: f64,
+}
+
+/// The comparison at one state.
+struct PerState {
+    kl: f64,
+    v_learned: f64,
+    v_exact: f64,
+    regret: f64,
+    mean_learned: Vec<f64>,
+    mean_exact: Vec<f64>,
+}
+
+impl PerState {
+    fn action_error(&self) -> f64 {
+        self.mean_learned
+            .iter()
+            .zip(&self.mean_exact)
+            .map(|(a, b)| (a - b).powi(2))
+            .sum::<f64>()
+            .sqrt()
+    }
 }
 
 /// What `compare` writes to `report.json` and prints with `--json`. The top-level metric keys are
@@ -158,7 +183,33 @@ fn obs_of(env: &Env, states: &[Vec<f64>]) -> Vec<f32> {
 }
 
 /// Compares a checkpoint with a solution.
-pub fn compare(checkpoint_dir: &Path, exact_dir: &Path, opts: Options) -> Result<Report> {
+/// A picture `compare` draws: rasters side by side, `cols` per row.
+pub struct Figure {
+    pub file: &'static str,
+    pub rasters: Vec<Raster>,
+    pub cols: usize,
+    pub x_desc: String,
+    pub y_desc: String,
+}
+
+impl Figure {
+    pub fn draw(&self, dir: &Path) -> Result<()> {
+        crate::report::heatmaps(
+            &dir.join(self.file),
+            &self.rasters,
+            self.cols,
+            &self.x_desc,
+            &self.y_desc,
+        )
+    }
+}
+
+/// Compares a checkpoint with a solution: the report, and pictures for 2-D state or action spaces.
+pub fn compare(
+    checkpoint_dir: &Path,
+    exact_dir: &Path,
+    opts: Options,
+) -> Result<(Report, Vec<Figure>)> {
     let (config, mut sac, _, _) = checkpoint::load(checkpoint_dir)?;
     let exact = Solution::load(exact_dir)?;
     let (alpha, alpha_source) = check_compatible(&config, &sac, &exact)?;
@@ -256,88 +307,171 @@ pub fn compare(checkpoint_dir: &Path, exact_dir: &Path, opts: Options) -> Result
         let i = pick.random_range(0..visited.len());
         visited.swap_remove(i);
     }
+    let visited_states = visited.clone();
     let sampled: Vec<Vec<f64>> = (0..opts.states)
         .map(|_| nodes[pick.random_range(0..nodes.len())].clone())
         .collect();
 
     let mut sample_rng = rng::derived(opts.seed, STATES_TAG, 1);
-    let mut metrics = |states: &[Vec<f64>]| -> StateSet {
-        let (mut kl, mut verr, mut regret, mut aerr, mut vabs) = (0.0, 0.0, 0.0, 0.0, 0.0);
-        for s in states {
-            let l = exact.lookahead(s);
-            let x = obs_of(env, std::slice::from_ref(s));
-            let (m, ls) = sac.policy(&x, 1);
-            // Samples from the learned policy, on [-1, 1] and in env units.
-            let mut unit = Vec::with_capacity(opts.samples * ad);
-            let mut env_a = Vec::with_capacity(opts.samples * ad);
-            for _ in 0..opts.samples {
-                for i in 0..ad {
-                    let z: f64 = sample_rng.sample(rand_distr::StandardNormal);
-                    let a = (f64::from(m[i]) + f64::from(ls[i]).exp() * z).tanh();
-                    unit.push(a as f32);
-                    env_a.push(bounds[i].lo + (a + 1.0) * 0.5 * bounds[i].width());
-                }
+    let mut at = |s: &[f64], samples: usize| -> PerState {
+        let l = exact.lookahead(s);
+        let x = obs_of(env, &[s.to_vec()]);
+        let (m, ls) = sac.policy(&x, 1);
+        // Samples from the learned policy, on [-1, 1] and in env units.
+        let mut unit = Vec::with_capacity(samples * ad);
+        let mut env_a = Vec::with_capacity(samples * ad);
+        for _ in 0..samples {
+            for i in 0..ad {
+                let z: f64 = sample_rng.sample(rand_distr::StandardNormal);
+                let a = (f64::from(m[i]) + f64::from(ls[i]).exp() * z).tanh();
+                unit.push(a as f32);
+                env_a.push(bounds[i].lo + (a + 1.0) * 0.5 * bounds[i].width());
             }
-            let q_exact = exact.q_at(s, &env_a);
-            let obs_rep: Vec<f32> = x
-                .iter()
-                .copied()
-                .cycle()
-                .take(x.len() * opts.samples)
-                .collect();
-            let q_learned = sac.q_min(&obs_rep, &unit, opts.samples);
-            let (mut kl_s, mut v_l) = (0.0, 0.0);
-            let mut mean_l = vec![0.0; ad];
-            for j in 0..opts.samples {
-                let a = &env_a[j * ad..(j + 1) * ad];
-                let lp = learned_log_density(env, &m, &ls, a);
-                kl_s += lp - (q_exact[j] - l.v) / alpha;
-                v_l += f64::from(q_learned[j]) - alpha * lp;
-                mean_l
-                    .iter_mut()
-                    .zip(a)
-                    .for_each(|(m, a)| *m += a / opts.samples as f64);
-            }
-            let n = opts.samples as f64;
-            kl += kl_s / n;
-            verr += (v_l / n - l.v).abs();
-            regret += grid.value_at(exact.v0(), s) - grid.value_at(&v_pi, s);
-            aerr += mean_l
-                .iter()
-                .zip(&l.policy_mean)
-                .map(|(a, b)| (a - b).powi(2))
-                .sum::<f64>()
-                .sqrt();
-            vabs += l.v.abs();
         }
+        let q_exact = exact.q_at(s, &env_a);
+        let obs_rep: Vec<f32> = x.iter().copied().cycle().take(x.len() * samples).collect();
+        let q_learned = sac.q_min(&obs_rep, &unit, samples);
+        let n = samples as f64;
+        let (mut kl, mut v_learned) = (0.0, 0.0);
+        let mut mean_learned = vec![0.0; ad];
+        for j in 0..samples {
+            let a = &env_a[j * ad..(j + 1) * ad];
+            let lp = learned_log_density(env, &m, &ls, a);
+            kl += (lp - (q_exact[j] - l.v) / alpha) / n;
+            v_learned += (f64::from(q_learned[j]) - alpha * lp) / n;
+            mean_learned
+                .iter_mut()
+                .zip(a)
+                .for_each(|(m, a)| *m += a / n);
+        }
+        PerState {
+            kl,
+            v_learned,
+            v_exact: l.v,
+            regret: grid.value_at(exact.v0(), s) - grid.value_at(&v_pi, s),
+            mean_learned,
+            mean_exact: l.policy_mean,
+        }
+    };
+    let mut metrics = |states: &[Vec<f64>]| -> StateSet {
+        let per: Vec<PerState> = states.iter().map(|s| at(s, opts.samples)).collect();
         let k = states.len().max(1) as f64;
+        let sum = |f: &dyn Fn(&PerState) -> f64| per.iter().map(f).sum::<f64>();
+        let vabs = sum(&|p| p.v_exact.abs());
         StateSet {
             states: states.len(),
-            kl_mean: kl / k,
-            value_error_mean: verr / k,
-            soft_regret_mean: regret / k,
-            soft_regret_relative: regret / vabs.max(1e-300),
-            mean_action_error: aerr / k,
+            kl_mean: sum(&|p| p.kl) / k,
+            value_error_mean: sum(&|p| (p.v_learned - p.v_exact).abs()) / k,
+            soft_regret_mean: sum(&|p| p.regret) / k,
+            soft_regret_relative: sum(&|p| p.regret) / vabs.max(1e-300),
+            mean_action_error: sum(&|p| p.action_error()) / k,
             v_exact_abs_mean: vabs / k,
         }
     };
     let visited = metrics(&visited);
     let grid_set = metrics(&sampled);
-    Ok(Report {
-        alpha,
-        alpha_source,
-        kl_mean: visited.kl_mean,
-        value_error_mean: visited.value_error_mean,
-        soft_regret_mean: visited.soft_regret_mean,
-        states: visited.states,
-        return_learned: ret_l / n_ep,
-        return_exact: ret_e / n_ep,
-        soft_return_learned: soft_l / n_ep,
-        soft_return_exact: soft_e / n_ep,
-        episodes: opts.episodes,
-        visited,
-        grid: grid_set,
-    })
+
+    let mut figures = Vec::new();
+    let axes = env.state_axes();
+    if axes.len() == 2 {
+        let n = opts.raster;
+        let cell = |k: usize, i: usize| {
+            axes[k].lo + (i as f64 + 0.5) * (axes[k].hi - axes[k].lo) / n as f64
+        };
+        let per: Vec<PerState> = (0..n * n)
+            .map(|k| at(&[cell(0, k % n), cell(1, k / n)], 32))
+            .collect();
+        let raster = |title: &str, f: &dyn Fn(&PerState) -> f64| Raster {
+            title: title.to_string(),
+            x: (axes[0].lo, axes[0].hi),
+            y: (axes[1].lo, axes[1].hi),
+            nx: n,
+            ny: n,
+            values: per.iter().map(f).collect(),
+        };
+        figures.push(Figure {
+            file: "heatmaps.png",
+            rasters: vec![
+                raster("V* (exact)", &|p| p.v_exact),
+                raster("V learned", &|p| p.v_learned),
+                raster("V learned − V*", &|p| p.v_learned - p.v_exact),
+                raster("mean action, exact", &|p| p.mean_exact[0]),
+                raster("mean action, learned", &|p| p.mean_learned[0]),
+                raster("KL(π learned ‖ π*)", &|p| p.kl),
+            ],
+            cols: 3,
+            x_desc: "state[0]".into(),
+            y_desc: "state[1]".into(),
+        });
+    }
+    if ad == 2 {
+        let (k0, k1) = (exact.actions.cells()[0], exact.actions.cells()[1]);
+        let mut rasters = Vec::new();
+        let mut learned = Vec::new();
+        let mut states: Vec<Vec<f64>> = vec![vec![0.0; env.state_dim()]];
+        if let Some(s) = visited_states.get(visited_states.len() / 2) {
+            states.push(s.clone());
+        }
+        for s in &states {
+            let l = exact.lookahead(s);
+            let x = obs_of(env, std::slice::from_ref(s));
+            let (m, ls) = sac.policy(&x, 1);
+            let transpose = |d: &dyn Fn(usize) -> f64| {
+                (0..k0 * k1)
+                    .map(|k| d((k % k0) * k1 + k / k0))
+                    .collect::<Vec<f64>>()
+            };
+            let box_of = |i: usize| (bounds[i].lo, bounds[i].hi);
+            let label = format!("{:.2?}", s);
+            rasters.push(Raster {
+                title: format!("π*(a|s) exact, s = {label}"),
+                x: box_of(0),
+                y: box_of(1),
+                nx: k0,
+                ny: k1,
+                values: transpose(&|k| l.density[k]),
+            });
+            let dens = |k: usize| {
+                learned_log_density(env, &m, &ls, &midpoints[k * ad..(k + 1) * ad]).exp()
+            };
+            learned.push(Raster {
+                title: format!("π(a|s) learned, s = {label}"),
+                x: box_of(0),
+                y: box_of(1),
+                nx: k0,
+                ny: k1,
+                values: transpose(&dens),
+            });
+        }
+        let cols = rasters.len();
+        rasters.extend(learned);
+        figures.push(Figure {
+            file: "actions.png",
+            rasters,
+            cols,
+            x_desc: "action[0]".into(),
+            y_desc: "action[1]".into(),
+        });
+    }
+
+    Ok((
+        Report {
+            alpha,
+            alpha_source,
+            kl_mean: visited.kl_mean,
+            value_error_mean: visited.value_error_mean,
+            soft_regret_mean: visited.soft_regret_mean,
+            states: visited.states,
+            return_learned: ret_l / n_ep,
+            return_exact: ret_e / n_ep,
+            soft_return_learned: soft_l / n_ep,
+            soft_return_exact: soft_e / n_ep,
+            episodes: opts.episodes,
+            visited,
+            grid: grid_set,
+        },
+        figures,
+    ))
 }
 
 /// `report.md`: a table a person reads in ten seconds.

@@ -11,6 +11,7 @@ pub mod io;
 pub mod objective;
 pub mod plot;
 pub mod progress;
+pub mod report;
 pub mod rng;
 pub mod rollout;
 pub mod sac;

@@ -319,14 +319,15 @@ fn run(cli: Cli) -> Result<(), Error> {
                 seed,
                 ..Default::default()
             };
-            let report = maxent::compare::compare(&checkpoint, &exact, opts)?;
+            let (report, figures) = maxent::compare::compare(&checkpoint, &exact, opts)?;
             let name = maxent::sac::checkpoint::load_config(&checkpoint)?.name;
             let out = out.unwrap_or_else(|| PathBuf::from("runs").join(format!("{name}-compare")));
             let md = maxent::compare::markdown(&report, &checkpoint, &exact);
             let json_text = serde_json::to_string_pretty(&report).expect("plain data") + "\n";
             maxent::io::write_dir_atomically(&out, |tmp| {
                 maxent::io::write_file(&tmp.join("report.json"), &json_text)?;
-                maxent::io::write_file(&tmp.join("report.md"), &md)
+                maxent::io::write_file(&tmp.join("report.md"), &md)?;
+                figures.iter().try_for_each(|f| f.draw(tmp))
             })?;
             if json {
                 print_json(&report);
