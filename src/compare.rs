@@ -315,41 +315,20 @@ pub fn compare(
     let mut sample_rng = rng::derived(opts.seed, STATES_TAG, 1);
     let mut at = |s: &[f64], samples: usize| -> PerState {
         let l = exact.lookahead(s);
-        let x = obs_of(env, &[s.to_vec()]);
-        let (m, ls) = sac.policy(&x, 1);
-        // Samples from the learned policy, on [-1, 1] and in env units.
-        let mut unit = Vec::with_capacity(samples * ad);
-        let mut env_a = Vec::with_capacity(samples * ad);
-        for _ in 0..samples {
-            for i in 0..ad {
-                let z: f64 = sample_rng.sample(rand_distr::StandardNormal);
-                let a = (f64::from(m[i]) + f64::from(ls[i]).exp() * z).tanh();
-                unit.push(a as f32);
-                env_a.push(bounds[i].lo + (a + 1.0) * 0.5 * bounds[i].width());
-            }
-        }
-        let q_exact = exact.q_at(s, &env_a);
-        let obs_rep: Vec<f32> = x.iter().copied().cycle().take(x.len() * samples).collect();
-        let q_learned = sac.q_min(&obs_rep, &unit, samples);
+        let d = sample_learned(&mut sac, env, s, samples, &mut sample_rng);
+        let q_exact = exact.q_at(s, &d.env_actions);
         let n = samples as f64;
         let (mut kl, mut v_learned) = (0.0, 0.0);
-        let mut mean_learned = vec![0.0; ad];
         for j in 0..samples {
-            let a = &env_a[j * ad..(j + 1) * ad];
-            let lp = learned_log_density(env, &m, &ls, a);
-            kl += (lp - (q_exact[j] - l.v) / alpha) / n;
-            v_learned += (f64::from(q_learned[j]) - alpha * lp) / n;
-            mean_learned
-                .iter_mut()
-                .zip(a)
-                .for_each(|(m, a)| *m += a / n);
+            kl += (d.log_density[j] - (q_exact[j] - l.v) / alpha) / n;
+            v_learned += (f64::from(d.q_min[j]) - alpha * d.log_density[j]) / n;
         }
         PerState {
             kl,
             v_learned,
             v_exact: l.v,
             regret: grid.value_at(exact.v0(), s) - grid.value_at(&v_pi, s),
-            mean_learned,
+            mean_learned: d.mean(),
             mean_exact: l.policy_mean,
         }
     };
@@ -524,43 +503,96 @@ pub fn query_learned(
     samples: usize,
     seed: u64,
 ) -> LearnedQuery {
-    let ad = env.action_dim();
-    let bounds = env.action_bounds();
+    let d = sample_learned(
+        sac,
+        env,
+        state,
+        samples,
+        &mut rng::derived(seed, STATES_TAG, 2),
+    );
     let alpha = sac.alpha();
-    let x = obs_of(env, &[state.to_vec()]);
-    let (m, ls) = sac.policy(&x, 1);
-    let mut rng = rng::derived(seed, STATES_TAG, 2);
-    let (mut unit, mut env_a) = (Vec::new(), Vec::new());
-    for _ in 0..samples {
-        for i in 0..ad {
-            let z: f64 = rng.sample(rand_distr::StandardNormal);
-            let a = (f64::from(m[i]) + f64::from(ls[i]).exp() * z).tanh();
-            unit.push(a as f32);
-            env_a.push(bounds[i].lo + (a + 1.0) * 0.5 * bounds[i].width());
-        }
-    }
-    let obs_rep: Vec<f32> = x.iter().copied().cycle().take(x.len() * samples).collect();
-    let q = sac.q_min(&obs_rep, &unit, samples);
     let n = samples as f64;
-    let mut v = 0.0;
-    let (mut mean, mut sq) = (vec![0.0; ad], vec![0.0; ad]);
-    for j in 0..samples {
-        let a = &env_a[j * ad..(j + 1) * ad];
-        v += (f64::from(q[j]) - alpha * learned_log_density(env, &m, &ls, a)) / n;
-        for i in 0..ad {
-            mean[i] += a[i] / n;
-            sq[i] += a[i] * a[i] / n;
-        }
-    }
-    let std = mean
-        .iter()
-        .zip(&sq)
-        .map(|(m, s)| (s - m * m).max(0.0).sqrt())
+    let v = (0..samples)
+        .map(|j| (f64::from(d.q_min[j]) - alpha * d.log_density[j]) / n)
+        .sum();
+    let mean = d.mean();
+    let ad = env.action_dim();
+    let std = (0..ad)
+        .map(|i| {
+            let sq: f64 = d
+                .env_actions
+                .chunks_exact(ad)
+                .map(|a| (a[i] - mean[i]).powi(2))
+                .sum();
+            (sq / n).sqrt()
+        })
         .collect();
     LearnedQuery {
         v,
         policy_mean: mean,
         policy_std: std,
         alpha,
+    }
+}
+
+/// Draws from the learned policy at one state: the actions in env units, their log-densities
+/// (env units) and the online critics' `min_j Q_j` at them.
+struct LearnedSamples {
+    ad: usize,
+    env_actions: Vec<f64>,
+    log_density: Vec<f64>,
+    q_min: Vec<f32>,
+}
+
+impl LearnedSamples {
+    /// The sample mean action.
+    fn mean(&self) -> Vec<f64> {
+        let n = (self.env_actions.len() / self.ad) as f64;
+        (0..self.ad)
+            .map(|i| {
+                self.env_actions
+                    .chunks_exact(self.ad)
+                    .map(|a| a[i])
+                    .sum::<f64>()
+                    / n
+            })
+            .collect()
+    }
+}
+
+fn sample_learned(
+    sac: &mut Sac,
+    env: &Env,
+    state: &[f64],
+    samples: usize,
+    rng: &mut rng::Rng,
+) -> LearnedSamples {
+    let ad = env.action_dim();
+    let bounds = env.action_bounds();
+    let x = obs_of(env, &[state.to_vec()]);
+    let (m, ls) = sac.policy(&x, 1);
+    let (mut unit, mut env_actions) = (
+        Vec::with_capacity(samples * ad),
+        Vec::with_capacity(samples * ad),
+    );
+    for _ in 0..samples {
+        for i in 0..ad {
+            let z: f64 = rng.sample(rand_distr::StandardNormal);
+            let a = (f64::from(m[i]) + f64::from(ls[i]).exp() * z).tanh();
+            unit.push(a as f32);
+            env_actions.push(bounds[i].lo + (a + 1.0) * 0.5 * bounds[i].width());
+        }
+    }
+    let obs_rep: Vec<f32> = x.iter().copied().cycle().take(x.len() * samples).collect();
+    let q_min = sac.q_min(&obs_rep, &unit, samples);
+    let log_density = env_actions
+        .chunks_exact(ad)
+        .map(|a| learned_log_density(env, &m, &ls, a))
+        .collect();
+    LearnedSamples {
+        ad,
+        env_actions,
+        log_density,
+        q_min,
     }
 }
