@@ -1,11 +1,12 @@
-//! The networks: MLPs of `Linear` layers (`y = x·Wᵀ + b`, W `[out, in]`, as PyTorch's), a
+//! The candle networks of the reference SAC update ([`super::reference`], the test oracle of the
+//! fast update in [`super::agent`]): MLPs of `Linear` layers (`y = x·Wᵀ + b`, W `[out, in]`, as PyTorch's), a
 //! tanh-squashed Gaussian actor and twin soft Q critics. Parameters live in a [`Params`] map under
 //! PyTorch-style names, initialized from our own seeded RNG with PyTorch's default `nn.Linear`
 //! init, `U(−1/√fan_in, 1/√fan_in)` for weights and biases (candle's init is not seedable).
 
 use std::collections::BTreeMap;
 
-use candle_core::{D, DType, Device, Result, Tensor, Var};
+use candle_core::{D, Device, Result, Tensor, Var};
 use rand::Rng;
 
 use crate::rng::Rng as OurRng;
@@ -240,8 +241,6 @@ pub fn normal(rng: &mut OurRng, rows: usize, cols: usize) -> Result<Tensor> {
         .collect();
     Tensor::from_vec(data, (rows, cols), &Device::Cpu)
 }
-
-pub const DTYPE: DType = DType::F32;
 
 #[cfg(test)]
 mod tests {
