@@ -71,11 +71,33 @@ fn multigoal_reaches_a_goal_in_most_episodes() {
 fn fixed_alpha_pendulum_is_close_to_the_exact_policy() {
     let dir = Dir::new();
     let config = repo("configs/pendulum_fixed_alpha.toml");
-    dir.maxent(&["train", "--config", &config, "--out", "run", "--json"]).json();
-    assert_eq!(dir.maxent(&["solve", "--config", &config, "--out", "exact"]).code, 0);
-    let r = dir.maxent(&["compare", "--checkpoint", "run/final", "--exact", "exact", "--out", "cmp", "--json"]).json();
-    let (kl, regret) = (r["visited"]["kl_mean"].as_f64().unwrap(), r["visited"]["soft_regret_relative"].as_f64().unwrap());
-    eprintln!("fixed α = 1: visited KL {kl:.4} nats, soft regret {:.2}% of mean |V*|", 100.0 * regret);
+    dir.maxent(&["train", "--config", &config, "--out", "run", "--json"])
+        .json();
+    assert_eq!(
+        dir.maxent(&["solve", "--config", &config, "--out", "exact"])
+            .code,
+        0
+    );
+    let r = dir
+        .maxent(&[
+            "compare",
+            "--checkpoint",
+            "run/final",
+            "--exact",
+            "exact",
+            "--out",
+            "cmp",
+            "--json",
+        ])
+        .json();
+    let (kl, regret) = (
+        r["visited"]["kl_mean"].as_f64().unwrap(),
+        r["visited"]["soft_regret_relative"].as_f64().unwrap(),
+    );
+    eprintln!(
+        "fixed α = 1: visited KL {kl:.4} nats, soft regret {:.2}% of mean |V*|",
+        100.0 * regret
+    );
     assert!(kl <= 0.08, "KL {kl}");
     assert!(regret <= 0.035, "soft regret {regret}");
     assert!(r["soft_regret_mean"].as_f64().unwrap() >= -1e-6);
