@@ -67,6 +67,9 @@ pub struct StateSet {
     pub soft_regret_relative: f64,
     pub mean_action_error: f64,
     pub v_exact_abs_mean: f64,
+    /// `E[V_learned − V^{π_learned}]`: the learned critic's bias about its own policy's true soft
+    /// value (negative: it underestimates).
+    pub critic_bias_mean: f64,
 }
 
 /// The comparison at one state.
@@ -74,6 +77,8 @@ struct PerState {
     kl: f64,
     v_learned: f64,
     v_exact: f64,
+    /// `V^{π_learned}`, interpolated from the tabular evaluation.
+    v_pi: f64,
     regret: f64,
     mean_learned: Vec<f64>,
     mean_exact: Vec<f64>,
@@ -323,11 +328,13 @@ pub fn compare(
             kl += (d.log_density[j] - (q_exact[j] - l.v) / alpha) / n;
             v_learned += (f64::from(d.q_min[j]) - alpha * d.log_density[j]) / n;
         }
+        let v_pi_s = grid.value_at(&v_pi, s);
         PerState {
             kl,
             v_learned,
             v_exact: l.v,
-            regret: grid.value_at(exact.v0(), s) - grid.value_at(&v_pi, s),
+            v_pi: v_pi_s,
+            regret: grid.value_at(exact.v0(), s) - v_pi_s,
             mean_learned: d.mean(),
             mean_exact: l.policy_mean,
         }
@@ -345,6 +352,7 @@ pub fn compare(
             soft_regret_relative: sum(&|p| p.regret) / vabs.max(1e-300),
             mean_action_error: sum(&|p| p.action_error()) / k,
             v_exact_abs_mean: vabs / k,
+            critic_bias_mean: sum(&|p| p.v_learned - p.v_pi) / k,
         }
     };
     let visited = metrics(&visited);
@@ -457,19 +465,20 @@ pub fn compare(
 pub fn markdown(r: &Report, checkpoint: &Path, exact: &Path) -> String {
     let row = |name: &str, v: &StateSet| {
         format!(
-            "| {name} | {} | {:.4} | {:.4} | {:.4} ({:.2}% of mean |V*|) | {:.4} |\n",
+            "| {name} | {} | {:.4} | {:.4} | {:.4} ({:.2}% of mean |V*|) | {:.4} | {:+.3} |\n",
             v.states,
             v.kl_mean,
             v.value_error_mean,
             v.soft_regret_mean,
             100.0 * v.soft_regret_relative,
-            v.mean_action_error
+            v.mean_action_error,
+            v.critic_bias_mean
         )
     };
     format!(
         "# Learned vs exact\n\nCheckpoint `{}` against solution `{}`, α = {} ({}).\n\n\
-         | states | n | KL(π_learned‖π_exact) nats | \\|V_learned − V*\\| | soft regret V* − V^π | mean-action error |\n\
-         |---|---|---|---|---|---|\n{}{}\n\
+         | states | n | KL(π_learned‖π_exact) nats | \\|V_learned − V*\\| | soft regret V* − V^π | mean-action error | critic bias V_learned − V^π |\n\
+         |---|---|---|---|---|---|---|\n{}{}\n\
          | over {} seeded episodes | learned | exact |\n|---|---|---|\n\
          | return (undiscounted) | {:.2} | {:.2} |\n| soft return (discounted) | {:.2} | {:.2} |\n",
         checkpoint.display(),
