@@ -34,6 +34,9 @@ fn bench(c: &mut Criterion) {
     c.bench_function("replay_sample_256", |b| {
         b.iter(|| replay.sample(&mut rng, 256, &mut sampled))
     });
+    let mut sac = Sac::new(&config, &mut rng);
+    let obs = [0.3, -0.2, 1.5];
+    c.bench_function("sac_act_deterministic", |b| b.iter(|| sac.act(&obs, None)));
     for parallel in [false, true] {
         let mut sac = Sac::new(&config, &mut rng);
         sac.parallel = parallel;
