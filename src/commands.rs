@@ -1,4 +1,4 @@
-//! The `train` and `eval` commands: run dirs, seeds, resuming.
+//! The commands behind the CLI: what each does with its arguments and files, short of printing.
 
 use std::path::{Path, PathBuf};
 
@@ -173,4 +173,167 @@ pub fn eval(
         episodes,
         stochastic,
     })
+}
+
+/// `rollout`: replays an actions file from a state (warning on stderr about a start state outside
+/// the bounds, or actions left over after the episode ended).
+pub fn rollout(
+    env: &str,
+    state: &str,
+    actions: &Path,
+    seed: u64,
+    sets: &[String],
+) -> Result<crate::rollout::Rollout> {
+    let env = crate::config::load_env(env, sets)?;
+    let start = crate::rollout::parse_vector("--state", state, env.state_dim())?;
+    let actions = crate::rollout::read_actions(actions, env.action_dim())?;
+    let axes = env.state_axes();
+    if let Some(i) = axes
+        .iter()
+        .zip(&start)
+        .position(|(a, &x)| !a.periodic && (x < a.lo || x > a.hi))
+    {
+        eprintln!(
+            "warning: --state component {i} = {} lies outside [{}, {}]",
+            start[i], axes[i].lo, axes[i].hi
+        );
+    }
+    let out = crate::rollout::rollout(&env, &start, &actions, seed);
+    if out.states.len() < actions.len() {
+        eprintln!(
+            "note: the episode ended after {} of {} actions; the rest were not applied",
+            out.states.len(),
+            actions.len()
+        );
+    }
+    Ok(out)
+}
+
+/// What `solve --json` prints: the solver's summary and where the solution went.
+#[derive(Debug, Clone, Serialize)]
+pub struct SolveReport {
+    #[serde(flatten)]
+    pub summary: crate::exact::solution::Summary,
+    pub out: PathBuf,
+    #[serde(skip)]
+    tolerance: f64,
+}
+
+impl SolveReport {
+    /// An error if the solver ran out of iterations above tolerance (the solution is saved).
+    pub fn check_converged(&self) -> Result<()> {
+        let s = &self.summary.stats;
+        if s.converged {
+            Ok(())
+        } else {
+            Err(Error::NotConverged {
+                residual: s.residual,
+                tolerance: self.tolerance,
+                iterations: s.iterations,
+            })
+        }
+    }
+}
+
+/// `solve`: solves a config's problem into a solution dir (default `runs/<name>-exact`), with a
+/// progress line on stderr.
+pub fn solve(path: &Path, out: Option<PathBuf>, sets: &[String]) -> Result<SolveReport> {
+    let config = Config::load(path, sets)?;
+    let out = out.unwrap_or_else(|| PathBuf::from("runs").join(format!("{}-exact", config.name)));
+    let bar = crate::progress::solver();
+    let (solution, summary) = crate::exact::Solution::solve(&config, |it, res| {
+        bar.set_message(format!("iteration {it}  residual {res:.3e}"));
+        bar.tick();
+    })?;
+    bar.finish_and_clear();
+    solution.save(&out, &summary)?;
+    let s = &summary;
+    eprintln!(
+        "solved {} states × {} actions in {:.2} s ({} iterations, residual {:.2e}, peak {:.0} MiB) → {}",
+        s.states,
+        s.actions,
+        s.wall_seconds,
+        s.stats.iterations,
+        s.stats.residual,
+        s.peak_memory_mib,
+        out.display()
+    );
+    Ok(SolveReport {
+        summary,
+        out,
+        tolerance: config.solver.tolerance,
+    })
+}
+
+/// `compare`: the report, written with its pictures to a report dir (default
+/// `runs/<name>-compare`); returns the report and its Markdown.
+pub fn compare(
+    checkpoint: &Path,
+    exact: &Path,
+    out: Option<PathBuf>,
+    opts: crate::compare::Options,
+) -> Result<(crate::compare::Report, String)> {
+    if opts.episodes == 0 || opts.states == 0 {
+        return Err(Error::argument(
+            "compare",
+            "--episodes and --states must be at least 1",
+        ));
+    }
+    let (report, figures) = crate::compare::compare(checkpoint, exact, opts)?;
+    let name = checkpoint::load_config(checkpoint)?.name;
+    let out = out.unwrap_or_else(|| PathBuf::from("runs").join(format!("{name}-compare")));
+    let md = crate::compare::markdown(&report, checkpoint, exact);
+    let json_text = serde_json::to_string_pretty(&report).expect("plain data") + "\n";
+    crate::io::write_dir_atomically(&out, |tmp| {
+        crate::io::write_file(&tmp.join("report.json"), &json_text)?;
+        crate::io::write_file(&tmp.join("report.md"), &md)?;
+        figures.iter().try_for_each(|f| f.draw(tmp))
+    })?;
+    Ok((report, md))
+}
+
+/// `query`: each source's answer at one state, checkpoints first (`source`, `dir`, `v`,
+/// `policy_mean`, `policy_std`, and for solutions Q, the action distribution and the midpoints).
+pub fn query(
+    checkpoints: &[PathBuf],
+    exacts: &[PathBuf],
+    state: &str,
+) -> Result<Vec<serde_json::Value>> {
+    if checkpoints.is_empty() && exacts.is_empty() {
+        return Err(Error::argument(
+            "query",
+            "give at least one --checkpoint DIR or --exact DIR",
+        ));
+    }
+    let mut sources = Vec::new();
+    let tag = |mut value: serde_json::Value, source: &str, dir: &Path| {
+        value["source"] = source.into();
+        value["dir"] = dir.display().to_string().into();
+        value
+    };
+    for dir in checkpoints {
+        let (config, mut sac) = checkpoint::load_actor_and_critics(dir)?;
+        let x = crate::rollout::parse_vector("--state", state, config.env.state_dim())?;
+        let q = crate::compare::query_learned(&mut sac, &config.env, &x, 4096, 0);
+        sources.push(tag(
+            serde_json::to_value(&q).expect("plain data"),
+            "checkpoint",
+            dir,
+        ));
+    }
+    for dir in exacts {
+        let solution = crate::exact::Solution::load(dir)?;
+        let x = crate::rollout::parse_vector("--state", state, solution.config.env.state_dim())?;
+        let mut value = tag(
+            serde_json::to_value(solution.lookahead(&x)).expect("plain data"),
+            "exact",
+            dir,
+        );
+        let midpoints = solution.actions.all();
+        value["actions"] =
+            serde_json::to_value(midpoints.chunks(solution.actions.dim()).collect::<Vec<_>>())
+                .expect("numbers");
+        sources.push(value);
+    }
+    Ok(sources)
 }

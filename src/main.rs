@@ -7,8 +7,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use maxent::exact::Solution;
-use maxent::{Config, Error, commands, config, progress, rollout};
+use maxent::{Config, Error, commands};
 
 #[derive(Parser)]
 #[command(
@@ -218,29 +217,7 @@ fn run(cli: Cli) -> Result<(), Error> {
             sets,
             json,
         } => {
-            let env = config::load_env(&env, &sets)?;
-            let start = rollout::parse_vector("--state", &state, env.state_dim())?;
-            let actions = rollout::read_actions(&actions, env.action_dim())?;
-            if let Some(axis) = env
-                .state_axes()
-                .iter()
-                .zip(&start)
-                .position(|(a, &x)| !a.periodic && (x < a.lo || x > a.hi))
-            {
-                let a = env.state_axes()[axis];
-                eprintln!(
-                    "warning: --state component {axis} = {} lies outside [{}, {}]",
-                    start[axis], a.lo, a.hi
-                );
-            }
-            let out = rollout::rollout(&env, &start, &actions, seed);
-            if out.states.len() < actions.len() {
-                eprintln!(
-                    "note: the episode ended after {} of {} actions; the rest were not applied",
-                    out.states.len(),
-                    actions.len()
-                );
-            }
+            let out = commands::rollout(&env, &state, &actions, seed, &sets)?;
             if json {
                 print_json(&out);
             } else {
@@ -264,39 +241,11 @@ fn run(cli: Cli) -> Result<(), Error> {
             sets,
             json,
         } => {
-            let config = Config::load(&config, &sets)?;
-            let out =
-                out.unwrap_or_else(|| PathBuf::from("runs").join(format!("{}-exact", config.name)));
-            let bar = progress::solver();
-            let (solution, summary) = Solution::solve(&config, |it, res| {
-                bar.set_message(format!("iteration {it}  residual {res:.3e}"));
-                bar.tick();
-            })?;
-            bar.finish_and_clear();
-            solution.save(&out, &summary)?;
-            let s = &summary;
-            eprintln!(
-                "solved {} states × {} actions in {:.2} s ({} iterations, residual {:.2e}, peak {:.0} MiB) → {}",
-                s.states,
-                s.actions,
-                s.wall_seconds,
-                s.stats.iterations,
-                s.stats.residual,
-                s.peak_memory_mib,
-                out.display()
-            );
+            let summary = commands::solve(&config, out, &sets)?;
             if json {
-                let mut value = serde_json::to_value(s).expect("plain data");
-                value["out"] = out.display().to_string().into();
-                print_json(&value);
+                print_json(&summary);
             }
-            if !s.stats.converged {
-                return Err(Error::NotConverged {
-                    residual: s.stats.residual,
-                    tolerance: config.solver.tolerance,
-                    iterations: s.stats.iterations,
-                });
-            }
+            summary.check_converged()?;
         }
         Command::Compare {
             checkpoint,
@@ -307,28 +256,13 @@ fn run(cli: Cli) -> Result<(), Error> {
             seed,
             json,
         } => {
-            if episodes == 0 || states == 0 {
-                return Err(Error::argument(
-                    "compare",
-                    "--episodes and --states must be at least 1",
-                ));
-            }
             let opts = maxent::compare::Options {
                 episodes,
                 states,
                 seed,
                 ..Default::default()
             };
-            let (report, figures) = maxent::compare::compare(&checkpoint, &exact, opts)?;
-            let name = maxent::sac::checkpoint::load_config(&checkpoint)?.name;
-            let out = out.unwrap_or_else(|| PathBuf::from("runs").join(format!("{name}-compare")));
-            let md = maxent::compare::markdown(&report, &checkpoint, &exact);
-            let json_text = serde_json::to_string_pretty(&report).expect("plain data") + "\n";
-            maxent::io::write_dir_atomically(&out, |tmp| {
-                maxent::io::write_file(&tmp.join("report.json"), &json_text)?;
-                maxent::io::write_file(&tmp.join("report.md"), &md)?;
-                figures.iter().try_for_each(|f| f.draw(tmp))
-            })?;
+            let (report, md) = commands::compare(&checkpoint, &exact, out, opts)?;
             if json {
                 print_json(&report);
             } else {
@@ -341,60 +275,20 @@ fn run(cli: Cli) -> Result<(), Error> {
             state,
             json,
         } => {
-            if exact.is_empty() && checkpoint.is_empty() {
-                return Err(Error::argument(
-                    "query",
-                    "give at least one --checkpoint DIR or --exact DIR",
-                ));
-            }
-            let mut sources = Vec::new();
-            for dir in &checkpoint {
-                let (config, mut sac) = maxent::sac::checkpoint::load_actor_and_critics(dir)?;
-                let x = rollout::parse_vector("--state", &state, config.env.state_dim())?;
-                let q = maxent::compare::query_learned(&mut sac, &config.env, &x, 4096, 0);
-                if !json {
-                    println!(
-                        "learned {}: v = {:.6}  policy mean = {:?}  std = {:?}  (α = {:.4})",
-                        dir.display(),
-                        q.v,
-                        q.policy_mean,
-                        q.policy_std,
-                        q.alpha
-                    );
-                }
-                let mut value = serde_json::to_value(&q).expect("plain data");
-                value["source"] = "checkpoint".into();
-                value["dir"] = dir.display().to_string().into();
-                sources.push(value);
-            }
-            for dir in &exact {
-                let solution = Solution::load(dir)?;
-                let x = rollout::parse_vector("--state", &state, solution.config.env.state_dim())?;
-                let l = solution.lookahead(&x);
-                if !json {
-                    println!(
-                        "exact {}: v = {:.6}  policy mean = {:?}  std = {:?}",
-                        dir.display(),
-                        l.v,
-                        l.policy_mean,
-                        l.policy_std
-                    );
-                }
-                let mut value = serde_json::to_value(&l).expect("plain data");
-                value["source"] = "exact".into();
-                value["dir"] = dir.display().to_string().into();
-                value["actions"] = serde_json::to_value(
-                    solution
-                        .actions
-                        .all()
-                        .chunks(solution.actions.dim())
-                        .collect::<Vec<_>>(),
-                )
-                .expect("numbers");
-                sources.push(value);
-            }
+            let sources = commands::query(&checkpoint, &exact, &state)?;
             if json {
                 print_json(&serde_json::json!({ "state": state, "sources": sources }));
+            } else {
+                for v in &sources {
+                    println!(
+                        "{} {}: v = {:.6}  policy mean = {}  std = {}",
+                        v["source"].as_str().unwrap_or_default(),
+                        v["dir"].as_str().unwrap_or_default(),
+                        v["v"].as_f64().unwrap_or(f64::NAN),
+                        v["policy_mean"],
+                        v["policy_std"]
+                    );
+                }
             }
         }
         Command::Plot { dirs, out } => {
