@@ -147,8 +147,8 @@ fn resume_with_saved_replay_is_bit_identical() {
 fn eval_is_seeded_and_deterministic_by_default() {
     let dir = Dir::new();
     train(&dir, "run", &[]);
-    let e1 = dir
-        .maxent(&[
+    let eval = |extra: &[&str]| {
+        let mut args = vec![
             "eval",
             "--checkpoint",
             "run/final",
@@ -157,38 +157,17 @@ fn eval_is_seeded_and_deterministic_by_default() {
             "--seed",
             "5",
             "--json",
-        ])
-        .json();
-    let e2 = dir
-        .maxent(&[
-            "eval",
-            "--checkpoint",
-            "run/final",
-            "--episodes",
-            "3",
-            "--seed",
-            "5",
-            "--json",
-        ])
-        .json();
+        ];
+        args.extend_from_slice(extra);
+        dir.maxent(&args).json()
+    };
+    let (e1, e2) = (eval(&[]), eval(&[]));
     assert_eq!(e1, e2);
     assert_eq!(e1["returns"].as_array().unwrap().len(), 3);
     for key in ["mean_return", "std_return", "episodes"] {
         assert!(e1.get(key).is_some());
     }
-    let s = dir
-        .maxent(&[
-            "eval",
-            "--checkpoint",
-            "run/final",
-            "--episodes",
-            "3",
-            "--seed",
-            "5",
-            "--stochastic",
-            "--json",
-        ])
-        .json();
+    let s = eval(&["--stochastic"]);
     assert_ne!(s["returns"], e1["returns"]);
 }
 
