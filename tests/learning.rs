@@ -63,10 +63,10 @@ fn multigoal_reaches_a_goal_in_most_episodes() {
     assert!(reached >= 16, "{reached} of 20 reached a goal");
 }
 
-/// `configs/pendulum_fixed_alpha.toml` trained (seed 0) and compared with its exact solution.
-/// When this test was written: KL(π_learned‖π*) 0.056 nats and soft regret 2.4% of mean |V*| on
-/// visited states (issue #5's targets: 0.05 and 2%), returns −188.5 learned vs −185.0 exact,
-/// while the critic's own value was ~60 too low (see README) — pinned here with margins.
+/// `configs/pendulum_fixed_alpha.toml` (α = 1, 30 000 steps, seed 0) compared with its exact
+/// solution. When this test was written, on visited states: KL(π_learned‖π*) 0.0447 nats and soft
+/// regret 1.92% of mean |V*| (issue #5's targets: 0.05 and 2%), while the critic sat 35 below its
+/// own policy's true soft value (it was 53 at 20 000 steps: see README). Pinned with margins.
 #[test]
 fn fixed_alpha_pendulum_is_close_to_the_exact_policy() {
     let dir = Dir::new();
@@ -98,7 +98,7 @@ fn fixed_alpha_pendulum_is_close_to_the_exact_policy() {
         "fixed α = 1: visited KL {kl:.4} nats, soft regret {:.2}% of mean |V*|",
         100.0 * regret
     );
-    assert!(kl <= 0.08, "KL {kl}");
-    assert!(regret <= 0.035, "soft regret {regret}");
+    assert!(kl <= 0.06, "KL {kl}");
+    assert!(regret <= 0.025, "soft regret {regret}");
     assert!(r["soft_regret_mean"].as_f64().unwrap() >= -1e-6);
 }

@@ -37,20 +37,32 @@ impl Adam {
     }
 
     pub fn step(&mut self, params: &mut [f32], grads: &[f32]) {
+        self.step_halves(params, grads, false);
+    }
+
+    /// One step, the two halves of the buffer on two threads when `parallel` (the twin critics).
+    pub fn step_halves(&mut self, params: &mut [f32], grads: &[f32], parallel: bool) {
         use super::adam::{BETA1, BETA2, EPS};
         self.t += 1;
         let c1 = (1.0 - BETA1.powi(self.t as i32)) as f32;
         let c2 = (1.0 - BETA2.powi(self.t as i32)) as f32;
         let (b1, b2, lr, eps) = (BETA1 as f32, BETA2 as f32, self.lr as f32, EPS as f32);
-        for (((p, g), m), v) in params
-            .iter_mut()
-            .zip(grads)
-            .zip(&mut self.m)
-            .zip(&mut self.v)
-        {
-            *m = b1 * *m + (1.0 - b1) * g;
-            *v = b2 * *v + (1.0 - b2) * g * g;
-            *p -= lr * (*m / c1) / ((*v / c2).sqrt() + eps);
+        let update = |(params, grads, m, v): (&mut [f32], &[f32], &mut [f32], &mut [f32])| {
+            for (((p, g), m), v) in params.iter_mut().zip(grads).zip(m).zip(v) {
+                *m = b1 * *m + (1.0 - b1) * g;
+                *v = b2 * *v + (1.0 - b2) * g * g;
+                *p -= lr * (*m / c1) / ((*v / c2).sqrt() + eps);
+            }
+        };
+        let half = params.len() / 2;
+        if parallel {
+            let (p0, p1) = params.split_at_mut(half);
+            let (g0, g1) = grads.split_at(half);
+            let (m0, m1) = self.m.split_at_mut(half);
+            let (v0, v1) = self.v.split_at_mut(half);
+            rayon::join(|| update((p0, g0, m0, v0)), || update((p1, g1, m1, v1)));
+        } else {
+            update((params, grads, &mut self.m, &mut self.v));
         }
     }
 }
@@ -369,7 +381,7 @@ impl Sac {
             let l = losses.into_inner().expect("no panic while held");
             critic_loss = l[0] + l[1];
         }
-        self.critic_opt.step(&mut self.critic, &ws.grads_critic);
+        self.critic_opt.step_halves(&mut self.critic, &ws.grads_critic, self.parallel);
 
         // Actor: J(π) = E[α·log π(a|s) − min_j Q_j(s, a)] through the updated critics; only the
         // minimum critic of each row passes a gradient back to the action.
