@@ -121,7 +121,11 @@ pub fn angle_normalize(x: f64) -> f64 {
     const TAU: f64 = 2.0 * PI;
     const INV_TAU: f64 = 1.0 / TAU;
     let y = x + PI;
-    y - TAU * (y * INV_TAU).floor() - PI
+    // floor(t) by truncation: `f64::floor` is a libm call on baseline x86-64 (no SSE4.1 round).
+    let t = y * INV_TAU;
+    let k = t as i64 as f64;
+    let k = if k > t { k - 1.0 } else { k };
+    y - TAU * k - PI
 }
 
 impl Pendulum {

@@ -381,7 +381,8 @@ impl Sac {
             let l = losses.into_inner().expect("no panic while held");
             critic_loss = l[0] + l[1];
         }
-        self.critic_opt.step_halves(&mut self.critic, &ws.grads_critic, self.parallel);
+        self.critic_opt
+            .step_halves(&mut self.critic, &ws.grads_critic, self.parallel);
 
         // Actor: J(π) = E[α·log π(a|s) − min_j Q_j(s, a)] through the updated critics; only the
         // minimum critic of each row passes a gradient back to the action.
