@@ -20,8 +20,9 @@ pub struct Rollout {
     pub truncated: Vec<bool>,
 }
 
-/// Steps `env` from `start` through `actions` until they run out or the episode ends
-/// (terminated or truncated). `seed` drives the transition noise, if any.
+/// Steps `env` from `start` through `actions` until they run out or the episode terminates. Past
+/// the time limit it goes on, every later step reporting `truncated` (as Gymnasium's `TimeLimit`
+/// does when stepped on). `seed` drives the transition noise, if any.
 pub fn rollout(env: &Env, start: &[f64], actions: &[Vec<f64>], seed: u64) -> Rollout {
     let mut rng = crate::rng::seeded(seed);
     let mut sim = Simulator::new(env.clone());
@@ -41,7 +42,7 @@ pub fn rollout(env: &Env, start: &[f64], actions: &[Vec<f64>], seed: u64) -> Rol
         out.rewards.push(t.reward);
         out.terminated.push(t.terminated);
         out.truncated.push(t.truncated);
-        if t.terminated || t.truncated {
+        if t.terminated {
             break;
         }
     }
