@@ -70,6 +70,9 @@ pub struct StateSet {
     /// `E[V_learned − V^{π_learned}]`: the learned critic's bias about its own policy's true soft
     /// value (negative: it underestimates).
     pub critic_bias_mean: f64,
+    /// Share of states where the exact policy's std is under two action cells in some dimension:
+    /// there the grid resolves π* poorly and the KL estimate is unreliable.
+    pub narrow_exact_fraction: f64,
 }
 
 /// The comparison at one state.
@@ -82,6 +85,8 @@ struct PerState {
     regret: f64,
     mean_learned: Vec<f64>,
     mean_exact: Vec<f64>,
+    /// Whether π*'s std is below two action cells in some dimension.
+    narrow: bool,
 }
 
 impl PerState {
@@ -336,6 +341,11 @@ pub fn compare(
             v_pi: v_pi_s,
             regret: grid.value_at(exact.v0(), s) - v_pi_s,
             mean_learned: d.mean(),
+            narrow: l
+                .policy_std
+                .iter()
+                .enumerate()
+                .any(|(i, sd)| *sd < 2.0 * exact.actions.delta(i)),
             mean_exact: l.policy_mean,
         }
     };
@@ -353,6 +363,7 @@ pub fn compare(
             mean_action_error: sum(&|p| p.action_error()) / k,
             v_exact_abs_mean: vabs / k,
             critic_bias_mean: sum(&|p| p.v_learned - p.v_pi) / k,
+            narrow_exact_fraction: sum(&|p| f64::from(u8::from(p.narrow))) / k,
         }
     };
     let visited = metrics(&visited);
@@ -463,6 +474,19 @@ pub fn compare(
 
 /// `report.md`: a table a person reads in ten seconds.
 pub fn markdown(r: &Report, checkpoint: &Path, exact: &Path) -> String {
+    let narrow = r
+        .visited
+        .narrow_exact_fraction
+        .max(r.grid.narrow_exact_fraction);
+    let warning = if narrow > 0.1 {
+        format!(
+            "\n**Caution:** at {:.0}% of the states the exact policy is narrower than two action cells; \
+             the grid resolves it poorly there and the KL estimate is unreliable. Raise α or `solver.actions`.\n",
+            100.0 * narrow
+        )
+    } else {
+        String::new()
+    };
     let row = |name: &str, v: &StateSet| {
         format!(
             "| {name} | {} | {:.4} | {:.4} | {:.4} ({:.2}% of mean |V*|) | {:.4} | {:+.3} |\n",
@@ -480,7 +504,7 @@ pub fn markdown(r: &Report, checkpoint: &Path, exact: &Path) -> String {
          | states | n | KL(π_learned‖π_exact) nats | \\|V_learned − V*\\| | soft regret V* − V^π | mean-action error | critic bias V_learned − V^π |\n\
          |---|---|---|---|---|---|---|\n{}{}\n\
          | over {} seeded episodes | learned | exact |\n|---|---|---|\n\
-         | return (undiscounted) | {:.2} | {:.2} |\n| soft return (discounted) | {:.2} | {:.2} |\n",
+         | return (undiscounted) | {:.2} | {:.2} |\n| soft return (discounted) | {:.2} | {:.2} |\n{}",
         checkpoint.display(),
         exact.display(),
         r.alpha,
@@ -491,7 +515,8 @@ pub fn markdown(r: &Report, checkpoint: &Path, exact: &Path) -> String {
         r.return_learned,
         r.return_exact,
         r.soft_return_learned,
-        r.soft_return_exact
+        r.soft_return_exact,
+        warning
     )
 }
 
