@@ -169,6 +169,15 @@ impl Env {
         }
     }
 
+    /// `Σ log half_width` over the action box: the log-Jacobian of scaling [-1, 1] onto it, which
+    /// a policy on [-1, 1] adds to report densities and entropies in env units (DESIGN §1).
+    pub fn log_action_scale(&self) -> f64 {
+        self.action_bounds()
+            .iter()
+            .map(|b| (b.width() / 2.0).ln())
+            .sum()
+    }
+
     /// The state box the exact solver grids, with periodic dimensions marked.
     pub fn state_axes(&self) -> Vec<StateAxis> {
         match self {

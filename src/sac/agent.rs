@@ -242,11 +242,7 @@ impl Sac {
                 *p = rng.random_range(-bound..bound) as f32;
             }
         }
-        let log_scale: f64 = env
-            .action_bounds()
-            .iter()
-            .map(|b| (b.width() / 2.0).ln())
-            .sum();
+        let log_scale = env.log_action_scale();
         let (alpha0, learned) = match config.objective.temperature {
             Temperature::Fixed(alpha) => (alpha, false),
             Temperature::Auto => (a.init_alpha, true),

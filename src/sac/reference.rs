@@ -6,6 +6,7 @@
 use candle_core::{Device, Result, Tensor, Var};
 
 use super::adam::Adam;
+use super::agent::Losses;
 use super::nets::{Actor, Params, TwinCritic, normal};
 use crate::config::{Config, TargetEntropy};
 use crate::objective::Temperature;
@@ -53,28 +54,12 @@ pub struct Sac {
     pub act_dim: usize,
 }
 
-/// What one update measured.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
-pub struct Losses {
-    pub critic: f64,
-    pub actor: f64,
-    pub alpha: f64,
-    /// The α used in this update.
-    pub alpha_value: f64,
-    /// `−E log π(a|s)` over the batch, in nats (env action units).
-    pub entropy: f64,
-}
-
 impl Sac {
     /// Fresh networks, initialized from `rng`; target critics start as copies of the critics.
     pub fn new(config: &Config, rng: &mut Rng) -> Result<Sac> {
         let env = &config.env;
         let (od, ad) = (env.obs_dim(), env.action_dim());
-        let log_scale: f64 = env
-            .action_bounds()
-            .iter()
-            .map(|b| (b.width() / 2.0).ln())
-            .sum();
+        let log_scale = env.log_action_scale();
         let a = &config.agent;
         let mut params = Params::default();
         let actor = Actor::new(&mut params, rng, od, ad, &a.hidden, log_scale)?;
