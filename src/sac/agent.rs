@@ -73,8 +73,6 @@ pub struct Losses {
     pub critic: f64,
     pub actor: f64,
     pub alpha: f64,
-    /// The α used in this update.
-    pub alpha_value: f64,
     /// `−E log π(a|s)` over the batch, in nats (env action units).
     pub entropy: f64,
 }
@@ -469,7 +467,6 @@ impl Sac {
             critic: critic_loss,
             actor: actor_loss,
             alpha: alpha_loss,
-            alpha_value: f64::from(alpha),
             entropy,
         }
     }

@@ -169,7 +169,6 @@ impl Sac {
             critic: f64::from(critic_loss.to_scalar::<f32>()?),
             actor: f64::from(actor_loss.to_scalar::<f32>()?),
             alpha: alpha_loss,
-            alpha_value: alpha,
             entropy: -f64::from(pi.log_prob.mean_all()?.to_scalar::<f32>()?),
         })
     }
