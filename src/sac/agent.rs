@@ -10,7 +10,7 @@
 
 use rand::Rng as _;
 
-use super::dense::{Cache, Layout, backward, backward_threads, forward};
+use super::dense::{Cache, Layout, backward, both, forward, input_grad_rows};
 use super::nets::{LOG_STD_MAX, LOG_STD_MIN};
 use crate::config::{Config, TargetEntropy};
 use crate::objective::Temperature;
@@ -40,29 +40,62 @@ impl Adam {
         self.step_halves(params, grads, false);
     }
 
-    /// One step, the two halves of the buffer on two threads when `parallel` (the twin critics).
+    /// One step, the two halves of the buffer on two threads when `parallel`.
     pub fn step_halves(&mut self, params: &mut [f32], grads: &[f32], parallel: bool) {
+        let step = self.begin();
+        let half = params.len() / 2;
+        let (p0, p1) = params.split_at_mut(half);
+        let (g0, g1) = grads.split_at(half);
+        let (m0, m1) = self.m.split_at_mut(half);
+        let (v0, v1) = self.v.split_at_mut(half);
+        both(
+            parallel,
+            || step.apply(p0, g0, m0, v0),
+            || step.apply(p1, g1, m1, v1),
+        );
+    }
+
+    /// Counts a step and returns its constants, to [`AdamStep::apply`] to parts of the buffer.
+    pub fn begin(&mut self) -> AdamStep {
         use super::adam::{BETA1, BETA2, EPS};
         self.t += 1;
-        let c1 = (1.0 - BETA1.powi(self.t as i32)) as f32;
-        let c2 = (1.0 - BETA2.powi(self.t as i32)) as f32;
-        let (b1, b2, lr, eps) = (BETA1 as f32, BETA2 as f32, self.lr as f32, EPS as f32);
-        let update = |(params, grads, m, v): (&mut [f32], &[f32], &mut [f32], &mut [f32])| {
-            for (((p, g), m), v) in params.iter_mut().zip(grads).zip(m).zip(v) {
-                *m = b1 * *m + (1.0 - b1) * g;
-                *v = b2 * *v + (1.0 - b2) * g * g;
-                *p -= lr * (*m / c1) / ((*v / c2).sqrt() + eps);
-            }
-        };
-        let half = params.len() / 2;
-        if parallel {
-            let (p0, p1) = params.split_at_mut(half);
-            let (g0, g1) = grads.split_at(half);
-            let (m0, m1) = self.m.split_at_mut(half);
-            let (v0, v1) = self.v.split_at_mut(half);
-            rayon::join(|| update((p0, g0, m0, v0)), || update((p1, g1, m1, v1)));
-        } else {
-            update((params, grads, &mut self.m, &mut self.v));
+        AdamStep {
+            b1: BETA1 as f32,
+            b2: BETA2 as f32,
+            lr: self.lr as f32,
+            eps: EPS as f32,
+            c1: (1.0 - BETA1.powi(self.t as i32)) as f32,
+            c2: (1.0 - BETA2.powi(self.t as i32)) as f32,
+        }
+    }
+}
+
+/// The constants of one Adam step (bias corrections included).
+#[derive(Debug, Clone, Copy)]
+pub struct AdamStep {
+    b1: f32,
+    b2: f32,
+    lr: f32,
+    eps: f32,
+    c1: f32,
+    c2: f32,
+}
+
+impl AdamStep {
+    /// Applies the step to `params` with their `grads` and moments `m`, `v` (all the same length).
+    pub fn apply(&self, params: &mut [f32], grads: &[f32], m: &mut [f32], v: &mut [f32]) {
+        let AdamStep {
+            b1,
+            b2,
+            lr,
+            eps,
+            c1,
+            c2,
+        } = *self;
+        for (((p, g), m), v) in params.iter_mut().zip(grads).zip(m).zip(v) {
+            *m = b1 * *m + (1.0 - b1) * g;
+            *v = b2 * *v + (1.0 - b2) * g * g;
+            *p -= lr * (*m / c1) / ((*v / c2).sqrt() + eps);
         }
     }
 }
@@ -115,15 +148,26 @@ pub struct Sac {
 /// Buffers of one update, kept between updates.
 #[derive(Debug, Clone, Default)]
 struct Workspace {
+    /// π on s, then on s′.
     actor: Cache,
     actor_next: Cache,
+    /// Target critics on (s′, a′).
+    target: [Cache; 2],
+    /// Critics on (s, a), then (updated) on (s, ã).
     critic: [Cache; 2],
     pi: Squashed,
     next: Squashed,
-    x: Vec<f32>,
-    g: [Vec<f32>; 2],
-    dx: [Vec<f32>; 2],
+    /// `[s′ | a′]`, `[s | a]` and `[s | ã]` rows.
+    x_next: Vec<f32>,
+    x_data: Vec<f32>,
+    x_pi: Vec<f32>,
     y: Vec<f32>,
+    g: [Vec<f32>; 2],
+    /// (critic, row) for the rows whose minimum is critic 0's, then those of critic 1.
+    min_rows: Vec<(usize, usize)>,
+    /// Per thread of the actor-loss input gradients: its rows' `∂L/∂[s | ã]` and scratch.
+    dx: [Vec<f32>; 2],
+    scratch: [[Vec<f32>; 2]; 2],
     grads_actor: Vec<f32>,
     grads_critic: Vec<f32>,
     g_actor_out: Vec<f32>,
@@ -198,14 +242,32 @@ fn concat_rows(obs: &[f32], action: &[f32], od: usize, ad: usize, out: &mut Vec<
     }
 }
 
-/// Runs `f(0)` and `f(1)`, on two threads when `parallel`.
-fn twin<A: Send, F: Fn(usize, A) + Sync>(parallel: bool, a: [A; 2], f: F) {
-    let [a0, a1] = a;
-    if parallel {
-        rayon::join(|| f(0, a0), || f(1, a1));
-    } else {
-        f(0, a0);
-        f(1, a1);
+/// The actor loss's input gradient through the critics for one thread's share `part` of the rows
+/// (pairs of critic and row, critic 0's first): each row goes back through the critic that is its
+/// minimum, with `∂L/∂Q = −1/n`. Writes `[part.len(), obs + act]` into `dx`.
+fn min_critic_input_grads(
+    cl: &Layout,
+    critic: &[f32],
+    caches: &[Cache; 2],
+    part: &[(usize, usize)],
+    n: usize,
+    dx: &mut Vec<f32>,
+    scratch: &mut [Vec<f32>; 2],
+) {
+    let (lc, width) = (cl.len(), cl.input());
+    dx.resize(part.len() * width, 0.0);
+    let split = part.partition_point(|&(j, _)| j == 0);
+    let (dx0, dx1) = dx.split_at_mut(split * width);
+    let mut rows = Vec::with_capacity(part.len());
+    for (j, seg, out) in [(0, &part[..split], dx0), (1, &part[split..], dx1)] {
+        if seg.is_empty() {
+            continue;
+        }
+        rows.clear();
+        rows.extend(seg.iter().map(|&(_, r)| r));
+        let g = vec![-1.0 / n as f32; seg.len()];
+        let p = &critic[j * lc..(j + 1) * lc];
+        input_grad_rows(cl, p, &caches[j], &rows, &g, out, scratch);
     }
 }
 
@@ -275,26 +337,61 @@ impl Sac {
 
     /// One gradient step of every part on a minibatch of `n` rows; `rng` draws the policy noise
     /// (`n × act_dim` for the current states, then as many for the next states).
+    ///
+    /// With `parallel`, the work runs as four fork–join phases of two halves of equal size (in
+    /// products of the hidden size): (1) π on s′ and the target critics ‖ π on s and the critics on
+    /// (s, a); (2) critic j's backward, Adam step, Polyak step and forward on (s, ã), one critic a
+    /// thread; (3) the actor loss's input gradients, half the rows a thread, each row through its
+    /// minimum critic only; (4) the actor's backward, each layer's weight gradient beside the
+    /// gradient flowing down. The arithmetic is the same with and without `parallel`, bit for bit.
     pub fn update(&mut self, b: &Batch, rng: &mut Rng) -> Losses {
         let (od, ad, n) = (self.obs_dim, self.act_dim, b.reward.len());
         let (al, cl) = (&self.actor_layout, &self.critic_layout);
         let lc = cl.len();
+        let (parallel, log_scale) = (self.parallel, self.log_scale);
         let ws = &mut self.ws;
         normal_into(rng, &mut ws.eps, n * ad);
         normal_into(rng, &mut ws.eps_next, n * ad);
         let alpha = f64::from(self.log_alpha).exp() as f32; // this step's α: before its update
 
-        // a ~ π(·|s), reparameterized, and a' ~ π(·|s') for the target.
+        // (1) a′ ~ π(·|s′) and Q̄_j(s′, a′) ‖ ã ~ π(·|s) (reparameterized) and Q_j(s, a).
         {
-            let actor = &self.actor;
-            let (c0, c1) = (&mut ws.actor, &mut ws.actor_next);
-            twin(
-                self.parallel,
-                [(c0, b.obs), (c1, b.next_obs)],
-                |_, (cache, x)| forward(al, actor, x, n, cache),
+            let Workspace {
+                actor,
+                actor_next,
+                target,
+                critic,
+                pi,
+                next,
+                x_next,
+                x_data,
+                x_pi,
+                eps,
+                eps_next,
+                ..
+            } = &mut *ws;
+            let (actor_p, target_p, critic_p) = (&self.actor, &self.target, &self.critic);
+            both(
+                parallel,
+                || {
+                    forward(al, actor_p, b.next_obs, n, actor_next);
+                    squash(actor_next.output(), eps_next, ad, log_scale, next);
+                    concat_rows(b.next_obs, &next.action, od, ad, x_next);
+                    for (p, cache) in target_p.chunks_exact(lc).zip(target.iter_mut()) {
+                        forward(cl, p, x_next, n, cache);
+                    }
+                },
+                || {
+                    forward(al, actor_p, b.obs, n, actor);
+                    squash(actor.output(), eps, ad, log_scale, pi);
+                    concat_rows(b.obs, b.action, od, ad, x_data);
+                    concat_rows(b.obs, &pi.action, od, ad, x_pi);
+                    for (p, cache) in critic_p.chunks_exact(lc).zip(critic.iter_mut()) {
+                        forward(cl, p, x_data, n, cache);
+                    }
+                },
             );
         }
-        squash(ws.actor.output(), &ws.eps, ad, self.log_scale, &mut ws.pi);
 
         // Temperature: J(α) = E[−α·(log π(a|s) + H̄)]; ∂J/∂log α = −α·E[log π + H̄].
         let mut alpha_loss = 0.0;
@@ -312,114 +409,91 @@ impl Sac {
             self.log_alpha = la[0];
         }
 
-        // Critics: y = r + γ·(1 − terminated)·(min_j Q̄_j(s', a') − α·log π(a'|s')), a' ~ π(·|s').
-        squash(
-            ws.actor_next.output(),
-            &ws.eps_next,
-            ad,
-            self.log_scale,
-            &mut ws.next,
-        );
-        concat_rows(b.next_obs, &ws.next.action, od, ad, &mut ws.x);
-        {
-            let (x, target) = (&ws.x, &self.target);
-            let [c0, c1] = &mut ws.critic;
-            twin(self.parallel, [c0, c1], |j, cache| {
-                forward(cl, &target[j * lc..(j + 1) * lc], x, n, cache)
-            });
-        }
+        // Critics: y = r + γ·(1 − terminated)·(min_j Q̄_j(s′, a′) − α·log π(a′|s′)).
         ws.y.resize(n, 0.0);
         for k in 0..n {
-            let q_next = ws.critic[0].output()[k].min(ws.critic[1].output()[k]);
+            let q_next = ws.target[0].output()[k].min(ws.target[1].output()[k]);
             let soft_next = f64::from(q_next) - f64::from(alpha) * f64::from(ws.next.log_prob[k]);
             ws.y[k] = (f64::from(b.reward[k])
                 + self.gamma * (1.0 - f64::from(b.terminated[k])) * soft_next)
                 as f32;
         }
 
-        // L_Q = ½·Σ_j mean((Q_j(s, a) − y)²): ∂L/∂Q_j = (Q_j − y)/n.
-        concat_rows(b.obs, b.action, od, ad, &mut ws.x);
+        // (2) L_Q = ½·Σ_j mean((Q_j(s, a) − y)²), ∂L/∂Q_j = (Q_j − y)/n; Adam; Polyak
+        // Q̄_j ← τ·Q_j + (1 − τ)·Q̄_j (SB3 runs it after the actor step, which leaves Q_j as it
+        // is: the same result); then Q_j(s, ã) with the updated critic, for the actor loss.
         ws.grads_critic.resize(2 * lc, 0.0);
         let critic_loss;
         {
-            let (x, y, params) = (&ws.x, &ws.y, &self.critic);
-            let [c0, c1] = &mut ws.critic;
-            let [g0, g1] = &mut ws.g;
-            let (gr0, gr1) = ws.grads_critic.split_at_mut(lc);
-            let losses = std::sync::Mutex::new([0.0f64; 2]);
-            twin(
-                self.parallel,
-                [(c0, g0, gr0), (c1, g1, gr1)],
-                |j, (cache, g, grads)| {
-                    let p = &params[j * lc..(j + 1) * lc];
-                    forward(cl, p, x, n, cache);
-                    g.clear();
-                    g.extend(
-                        cache
-                            .output()
-                            .iter()
-                            .zip(y)
-                            .map(|(q, y)| (q - y) / n as f32),
-                    );
-                    let l = cache
+            let step = self.critic_opt.begin();
+            let tau = self.tau as f32;
+            let (x_data, x_pi, y) = (&ws.x_data, &ws.x_pi, &ws.y);
+            let one_critic = |p: &mut [f32],
+                              t: &mut [f32],
+                              (m, v): (&mut [f32], &mut [f32]),
+                              cache: &mut Cache,
+                              g: &mut Vec<f32>,
+                              grads: &mut [f32]| {
+                g.clear();
+                g.extend(
+                    cache
                         .output()
                         .iter()
                         .zip(y)
-                        .map(|(q, y)| f64::from(q - y).powi(2))
-                        .sum::<f64>()
-                        / n as f64;
-                    losses.lock().expect("no panic while held")[j] = 0.5 * l;
-                    backward(cl, p, x, cache, g, Some(grads), None);
-                },
+                        .map(|(q, y)| (q - y) / n as f32),
+                );
+                let loss = cache
+                    .output()
+                    .iter()
+                    .zip(y)
+                    .map(|(q, y)| f64::from(q - y).powi(2))
+                    .sum::<f64>()
+                    / n as f64;
+                backward(cl, p, x_data, cache, g, Some(grads), None, false);
+                step.apply(p, grads, m, v);
+                for (t, c) in t.iter_mut().zip(&*p) {
+                    *t = tau * c + (1.0 - tau) * *t;
+                }
+                forward(cl, p, x_pi, n, cache);
+                0.5 * loss
+            };
+            let (p0, p1) = self.critic.split_at_mut(lc);
+            let (t0, t1) = self.target.split_at_mut(lc);
+            let (m0, m1) = self.critic_opt.m.split_at_mut(lc);
+            let (v0, v1) = self.critic_opt.v.split_at_mut(lc);
+            let [c0, c1] = &mut ws.critic;
+            let [g0, g1] = &mut ws.g;
+            let (gr0, gr1) = ws.grads_critic.split_at_mut(lc);
+            let (l0, l1) = both(
+                parallel,
+                || one_critic(p0, t0, (m0, v0), c0, g0, gr0),
+                || one_critic(p1, t1, (m1, v1), c1, g1, gr1),
             );
-            let l = losses.into_inner().expect("no panic while held");
-            critic_loss = l[0] + l[1];
+            critic_loss = l0 + l1;
         }
-        self.critic_opt
-            .step_halves(&mut self.critic, &ws.grads_critic, self.parallel);
 
         // Actor: J(π) = E[α·log π(a|s) − min_j Q_j(s, a)] through the updated critics; only the
         // minimum critic of each row passes a gradient back to the action.
-        concat_rows(b.obs, &ws.pi.action, od, ad, &mut ws.x);
+        let (q0, q1) = (ws.critic[0].output(), ws.critic[1].output());
+        let actor_loss = (0..n)
+            .map(|k| f64::from(alpha) * f64::from(ws.pi.log_prob[k]) - f64::from(q0[k].min(q1[k])))
+            .sum::<f64>()
+            / n as f64;
+        ws.min_rows.clear();
+        ws.min_rows
+            .extend((0..n).filter(|&k| q0[k] <= q1[k]).map(|k| (0, k)));
+        ws.min_rows
+            .extend((0..n).filter(|&k| q0[k] > q1[k]).map(|k| (1, k)));
+        // (3) ∂L/∂[s | ã], half the rows a thread.
         {
-            let (x, params) = (&ws.x, &self.critic);
-            let [c0, c1] = &mut ws.critic;
-            twin(self.parallel, [c0, c1], |j, cache| {
-                forward(cl, &params[j * lc..(j + 1) * lc], x, n, cache)
-            });
-        }
-        let mut actor_loss = 0.0;
-        for k in 0..n {
-            let (q0, q1) = (ws.critic[0].output()[k], ws.critic[1].output()[k]);
-            let first = q0 <= q1;
-            ws.g[0].resize(n, 0.0);
-            ws.g[1].resize(n, 0.0);
-            ws.g[0][k] = if first { -1.0 / n as f32 } else { 0.0 };
-            ws.g[1][k] = if first { 0.0 } else { -1.0 / n as f32 };
-            actor_loss += f64::from(alpha) * f64::from(ws.pi.log_prob[k]) - f64::from(q0.min(q1));
-        }
-        actor_loss /= n as f64;
-        {
-            let (x, params) = (&ws.x, &self.critic);
-            let [c0, c1] = &mut ws.critic;
-            let [g0, g1] = &ws.g;
+            let (caches, critic) = (&ws.critic, &self.critic);
+            let (part0, part1) = ws.min_rows.split_at(n / 2);
             let [d0, d1] = &mut ws.dx;
-            d0.resize(n * (od + ad), 0.0);
-            d1.resize(n * (od + ad), 0.0);
-            twin(
-                self.parallel,
-                [(c0, g0, d0), (c1, g1, d1)],
-                |j, (cache, g, dx)| {
-                    backward(
-                        cl,
-                        &params[j * lc..(j + 1) * lc],
-                        x,
-                        cache,
-                        g,
-                        None,
-                        Some(dx),
-                    );
-                },
+            let [s0, s1] = &mut ws.scratch;
+            both(
+                parallel,
+                || min_critic_input_grads(cl, critic, caches, part0, n, d0, s0),
+                || min_critic_input_grads(cl, critic, caches, part1, n, d1, s1),
             );
         }
         // Back through a = tanh(u), u = μ + σ·ε, log σ = mid + half·tanh(raw), with
@@ -430,10 +504,14 @@ impl Sac {
         let gl = alpha / n as f32;
         let half = (0.5 * (LOG_STD_MAX - LOG_STD_MIN)) as f32;
         ws.g_actor_out.resize(n * 2 * ad, 0.0);
-        for k in 0..n {
+        let width = od + ad;
+        let dx_rows = ws.dx[0]
+            .chunks_exact(width)
+            .chain(ws.dx[1].chunks_exact(width));
+        for (&(_, k), dx) in ws.min_rows.iter().zip(dx_rows) {
             for i in 0..ad {
                 let e = k * ad + i;
-                let ga = ws.dx[0][k * (od + ad) + od + i] + ws.dx[1][k * (od + ad) + od + i];
+                let ga = dx[od + i];
                 let a = ws.pi.action[e];
                 let gu = ga * (1.0 - a * a) + gl * 2.0 * a;
                 let g_log_std = gu * ws.pi.std[e] * ws.eps[e] - gl;
@@ -442,9 +520,9 @@ impl Sac {
                 ws.g_actor_out[k * 2 * ad + ad + i] = g_log_std * half * (1.0 - tr * tr);
             }
         }
+        // (4) The actor's backward and Adam step.
         ws.grads_actor.resize(al.len(), 0.0);
-        let threads = if self.parallel { 2 } else { 1 };
-        backward_threads(
+        backward(
             al,
             &self.actor,
             b.obs,
@@ -452,15 +530,10 @@ impl Sac {
             &ws.g_actor_out,
             Some(&mut ws.grads_actor),
             None,
-            threads,
+            parallel,
         );
-        self.actor_opt.step(&mut self.actor, &ws.grads_actor);
-
-        // Polyak: Q̄ ← τ·Q + (1 − τ)·Q̄.
-        let tau = self.tau as f32;
-        for (t, c) in self.target.iter_mut().zip(&self.critic) {
-            *t = tau * c + (1.0 - tau) * *t;
-        }
+        self.actor_opt
+            .step_halves(&mut self.actor, &ws.grads_actor, parallel);
 
         let entropy = -ws.pi.log_prob.iter().map(|&l| f64::from(l)).sum::<f64>() / n as f64;
         Losses {
@@ -498,10 +571,22 @@ impl Sac {
     /// `min_j Q_j(s, a)` of the online critics for `n` rows of observations and actions on [-1, 1].
     pub fn q_min(&mut self, obs: &[f32], action: &[f32], n: usize) -> Vec<f32> {
         let (od, ad, lc) = (self.obs_dim, self.act_dim, self.critic_layout.len());
-        concat_rows(obs, action, od, ad, &mut self.ws.x);
+        concat_rows(obs, action, od, ad, &mut self.ws.x_data);
         let [c0, c1] = &mut self.ws.critic;
-        forward(&self.critic_layout, &self.critic[..lc], &self.ws.x, n, c0);
-        forward(&self.critic_layout, &self.critic[lc..], &self.ws.x, n, c1);
+        forward(
+            &self.critic_layout,
+            &self.critic[..lc],
+            &self.ws.x_data,
+            n,
+            c0,
+        );
+        forward(
+            &self.critic_layout,
+            &self.critic[lc..],
+            &self.ws.x_data,
+            n,
+            c1,
+        );
         c0.output()
             .iter()
             .zip(c1.output())
@@ -614,5 +699,47 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// The twin-thread update does the serial update's arithmetic: the same weights, bit for bit.
+    #[test]
+    fn parallel_update_is_bit_identical_to_the_serial_one() {
+        let cfg = config("\"auto\"");
+        let mut rng = crate::rng::seeded(11);
+        let serial = Sac::new(&cfg, &mut rng);
+        let mut parallel = serial.clone();
+        parallel.parallel = true;
+        let mut serial = serial;
+        use rand::Rng as _;
+        let n = 64;
+        let mut draw = |k: usize, lo: f32, hi: f32| -> Vec<f32> {
+            (0..k).map(|_| rng.random_range(lo..hi)).collect()
+        };
+        let (obs, action, reward, next_obs) = (
+            draw(n * 2, -6.0, 6.0),
+            draw(n * 2, -1.0, 1.0),
+            draw(n, -40.0, 10.0),
+            draw(n * 2, -6.0, 6.0),
+        );
+        let terminated = vec![0.0; n];
+        let batch = Batch {
+            obs: &obs,
+            action: &action,
+            reward: &reward,
+            next_obs: &next_obs,
+            terminated: &terminated,
+        };
+        for step in 0..3 {
+            let (mut r1, mut r2) = (crate::rng::seeded(step), crate::rng::seeded(step));
+            assert_eq!(
+                serial.update(&batch, &mut r1),
+                parallel.update(&batch, &mut r2)
+            );
+        }
+        assert_eq!(serial.actor, parallel.actor);
+        assert_eq!(serial.critic, parallel.critic);
+        assert_eq!(serial.target, parallel.target);
+        assert_eq!(serial.critic_opt, parallel.critic_opt);
+        assert_eq!(serial.log_alpha, parallel.log_alpha);
     }
 }

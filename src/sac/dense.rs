@@ -44,13 +44,8 @@ impl<'a> Mat<'a> {
     }
 }
 
-/// `dst (m×n, row-major) = [dst +] lhs (m×k) · rhs (k×n)`.
+/// `dst (m×n, row-major) = [dst +] lhs (m×k) · rhs (k×n)`, on the calling thread.
 pub fn matmul(dst: &mut [f32], lhs: Mat, rhs: Mat, accumulate: bool) {
-    matmul_threads(dst, lhs, rhs, accumulate, 1);
-}
-
-/// [`matmul`] split over `threads` rayon threads (worth it only for large products).
-pub fn matmul_threads(dst: &mut [f32], lhs: Mat, rhs: Mat, accumulate: bool, threads: usize) {
     let (m, k, n) = (lhs.rows, lhs.cols, rhs.cols);
     assert_eq!(rhs.rows, k, "inner dimensions");
     assert!(dst.len() >= m * n);
@@ -80,12 +75,22 @@ pub fn matmul_threads(dst: &mut [f32], lhs: Mat, rhs: Mat, accumulate: bool, thr
             false,
             false,
             false,
-            if threads > 1 {
-                gemm::Parallelism::Rayon(threads)
-            } else {
-                gemm::Parallelism::None
-            },
+            gemm::Parallelism::None,
         );
+    }
+}
+
+/// Runs `a` and `b`, on two threads when `parallel` (the results are the same either way: each
+/// closure does the same work in the same order wherever it runs).
+pub fn both<RA: Send, RB: Send>(
+    parallel: bool,
+    a: impl FnOnce() -> RA + Send,
+    b: impl FnOnce() -> RB + Send,
+) -> (RA, RB) {
+    if parallel {
+        rayon::join(a, b)
+    } else {
+        (a(), b())
     }
 }
 
@@ -153,18 +158,6 @@ impl Cache {
 
 /// Forward pass of `batch` rows of `input` (`[batch, n_0]`); keeps activations in `cache`.
 pub fn forward(layout: &Layout, params: &[f32], input: &[f32], batch: usize, cache: &mut Cache) {
-    forward_threads(layout, params, input, batch, cache, 1);
-}
-
-/// [`forward`] with its products split over `threads` threads.
-pub fn forward_threads(
-    layout: &Layout,
-    params: &[f32],
-    input: &[f32],
-    batch: usize,
-    cache: &mut Cache,
-    threads: usize,
-) {
     let n = layout.layers();
     cache.acts.resize_with(n, Vec::new);
     cache.batch = batch;
@@ -179,12 +172,11 @@ pub fn forward_threads(
         for row in y.chunks_exact_mut(o) {
             row.copy_from_slice(bias);
         }
-        matmul_threads(
+        matmul(
             y,
             Mat::new(x, batch, i),
             Mat::new(&params[wr], o, i).t(),
             true,
-            threads,
         );
         if l + 1 < n {
             for v in y.iter_mut() {
@@ -194,24 +186,12 @@ pub fn forward_threads(
     }
 }
 
-/// Backward pass from `grad_out = ∂L/∂output` (`[batch, n_L]`, consumed) of the last forward pass
-/// on `input`. Writes parameter gradients into `grads` (overwriting) and, if asked, `∂L/∂input`
-/// into `grad_in`.
-pub fn backward(
-    layout: &Layout,
-    params: &[f32],
-    input: &[f32],
-    cache: &mut Cache,
-    grad_out: &[f32],
-    grads: Option<&mut [f32]>,
-    grad_in: Option<&mut [f32]>,
-) {
-    backward_threads(layout, params, input, cache, grad_out, grads, grad_in, 1);
-}
-
-/// [`backward`] with its products split over `threads` threads.
+/// Backward pass from `grad_out = ∂L/∂output` (`[batch, n_L]`) of the last forward pass on
+/// `input`. Writes parameter gradients into `grads` (overwriting) and, if asked, `∂L/∂input` into
+/// `grad_in`. With `parallel`, each layer's weight gradient and the gradient flowing on to the
+/// layer below run on two threads (each is one product of the same size).
 #[allow(clippy::too_many_arguments)]
-pub fn backward_threads(
+pub fn backward(
     layout: &Layout,
     params: &[f32],
     input: &[f32],
@@ -219,7 +199,7 @@ pub fn backward_threads(
     grad_out: &[f32],
     mut grads: Option<&mut [f32]>,
     grad_in: Option<&mut [f32]>,
-    threads: usize,
+    parallel: bool,
 ) {
     let n = layout.layers();
     let batch = cache.batch;
@@ -235,35 +215,76 @@ pub fn backward_threads(
         } else {
             &cache.acts[l - 1][..]
         };
-        if let Some(grads) = grads.as_deref_mut() {
-            // ∂L/∂W_l = gᵀ·x, ∂L/∂b_l = Σ_rows g
-            matmul_threads(
-                &mut grads[wr.clone()],
-                Mat::new(ga, batch, o).t(),
-                Mat::new(x, batch, i),
-                false,
-                threads,
-            );
-            let db = &mut grads[br];
+        let g = &ga[..];
+        // ∂L/∂W_l = gᵀ·x, ∂L/∂b_l = Σ_rows g
+        let weight_grads = |grads: Option<&mut [f32]>| {
+            let Some(grads) = grads else { return };
+            let (dw, db) = grads[wr.start..br.end].split_at_mut(wr.len());
+            matmul(dw, Mat::new(g, batch, o).t(), Mat::new(x, batch, i), false);
             db.fill(0.0);
-            for row in ga.chunks_exact(o) {
+            for row in g.chunks_exact(o) {
                 for (d, g) in db.iter_mut().zip(row) {
                     *d += g;
                 }
             }
-        }
-        let w = Mat::new(&params[wr], o, i);
+        };
+        let w = Mat::new(&params[wr.clone()], o, i);
         if l > 0 {
             // ∂L/∂h_l = g·W_l, masked by ReLU'(h_l) = [h_l > 0]
             gb.resize(batch * i, 0.0);
-            matmul_threads(gb, Mat::new(ga, batch, o), w, false, threads);
-            for (g, h) in gb.iter_mut().zip(x) {
-                *g = if *h > 0.0 { *g } else { 0.0 }; // a select, so the loop vectorizes
-            }
+            let down = &mut gb[..];
+            let flow = || {
+                matmul(down, Mat::new(g, batch, o), w, false);
+                for (g, h) in down.iter_mut().zip(x) {
+                    *g = if *h > 0.0 { *g } else { 0.0 }; // a select, so the loop vectorizes
+                }
+            };
+            both(parallel, || weight_grads(grads.as_deref_mut()), flow);
             std::mem::swap(ga, gb);
-        } else if let Some(gi) = grad_in.take() {
-            matmul(gi, Mat::new(ga, batch, o), w, false);
+        } else {
+            weight_grads(grads.as_deref_mut());
+            if let Some(gi) = grad_in.take() {
+                matmul(gi, Mat::new(g, batch, o), w, false);
+            }
         }
+    }
+}
+
+/// `∂L/∂input` for the rows `rows` of the last forward pass alone, from their output gradients
+/// `grad_out` (`[rows.len(), n_L]`, compact) into `dx` (`[rows.len(), n_0]`): the products shrink
+/// to the rows asked for. `scratch` holds the gradients between layers.
+pub fn input_grad_rows(
+    layout: &Layout,
+    params: &[f32],
+    cache: &Cache,
+    rows: &[usize],
+    grad_out: &[f32],
+    dx: &mut [f32],
+    scratch: &mut [Vec<f32>; 2],
+) {
+    let m = rows.len();
+    let n = layout.layers();
+    assert_eq!(dx.len(), m * layout.input());
+    let [ga, gb] = scratch;
+    ga.clear();
+    ga.extend_from_slice(&grad_out[..m * layout.output()]);
+    for l in (0..n).rev() {
+        let (wr, _) = layout.ranges(l);
+        let (i, o) = (layout.sizes[l], layout.sizes[l + 1]);
+        let w = Mat::new(&params[wr], o, i);
+        if l == 0 {
+            matmul(dx, Mat::new(ga, m, o), w, false);
+            break;
+        }
+        gb.resize(m * i, 0.0);
+        matmul(gb, Mat::new(ga, m, o), w, false);
+        let h = &cache.acts[l - 1];
+        for (&r, row) in rows.iter().zip(gb.chunks_exact_mut(i)) {
+            for (g, h) in row.iter_mut().zip(&h[r * i..(r + 1) * i]) {
+                *g = if *h > 0.0 { *g } else { 0.0 };
+            }
+        }
+        std::mem::swap(ga, gb);
     }
 }
 
@@ -320,6 +341,7 @@ mod tests {
             &c,
             Some(&mut grads),
             Some(&mut grad_in),
+            false,
         );
         let h = 1e-3f32;
         for k in 0..layout.len() {
@@ -343,6 +365,64 @@ mod tests {
                 "input {k}: {fd} vs {}",
                 grad_in[k]
             );
+        }
+    }
+
+    /// The two-thread backward gives the same bits as the serial one, and the input gradients of
+    /// a subset of rows equal those rows of the full input gradient.
+    #[test]
+    fn split_backward_and_row_gradients_agree_with_the_full_pass() {
+        let layout = Layout::new(vec![4, 32, 24, 1]);
+        let mut rng = crate::rng::seeded(5);
+        use rand::Rng;
+        let batch = 40;
+        let params: Vec<f32> = (0..layout.len())
+            .map(|_| rng.random_range(-0.5..0.5))
+            .collect();
+        let input: Vec<f32> = (0..batch * 4)
+            .map(|_| rng.random_range(-1.0..1.0))
+            .collect();
+        let g: Vec<f32> = (0..batch).map(|_| rng.random_range(-1.0..1.0)).collect();
+        let mut full = [vec![0.0; layout.len()], vec![0.0; layout.len()]];
+        let mut grad_in = vec![0.0; batch * 4];
+        for (parallel, grads) in [false, true].into_iter().zip(&mut full) {
+            let mut cache = Cache::default();
+            forward(&layout, &params, &input, batch, &mut cache);
+            backward(
+                &layout,
+                &params,
+                &input,
+                &mut cache,
+                &g,
+                Some(grads),
+                Some(&mut grad_in),
+                parallel,
+            );
+        }
+        assert_eq!(full[0], full[1]);
+        let mut cache = Cache::default();
+        forward(&layout, &params, &input, batch, &mut cache);
+        let rows = [3, 17, 0, 39, 22];
+        let g_rows: Vec<f32> = rows.iter().map(|&r| g[r]).collect();
+        let mut dx = vec![0.0; rows.len() * 4];
+        let mut scratch = Default::default();
+        input_grad_rows(
+            &layout,
+            &params,
+            &cache,
+            &rows,
+            &g_rows,
+            &mut dx,
+            &mut scratch,
+        );
+        for (k, &r) in rows.iter().enumerate() {
+            for i in 0..4 {
+                let (a, b) = (dx[k * 4 + i], grad_in[r * 4 + i]);
+                assert!(
+                    (a - b).abs() <= 1e-6 * (1.0 + b.abs()),
+                    "row {r}: {a} vs {b}"
+                );
+            }
         }
     }
 }
