@@ -37,6 +37,11 @@ fn bench(c: &mut Criterion) {
     let mut sac = Sac::new(&config, &mut rng);
     let obs = [0.3, -0.2, 1.5];
     c.bench_function("sac_act_deterministic", |b| b.iter(|| sac.act(&obs, None)));
+    // As `maxent train` runs it: on one thread, or split over two inside a two-thread pool.
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(2)
+        .build()
+        .unwrap();
     for parallel in [false, true] {
         let mut sac = Sac::new(&config, &mut rng);
         sac.parallel = parallel;
@@ -46,7 +51,18 @@ fn bench(c: &mut Criterion) {
         } else {
             "sac_update_one_thread"
         };
-        c.bench_function(name, |b| b.iter(|| sac.update(&sampled.batch(), &mut rng)));
+        c.bench_function(name, |b| {
+            b.iter_custom(|iters| {
+                let mut run = || {
+                    let start = std::time::Instant::now();
+                    for _ in 0..iters {
+                        std::hint::black_box(sac.update(&sampled.batch(), &mut rng));
+                    }
+                    start.elapsed()
+                };
+                if parallel { pool.install(run) } else { run() }
+            })
+        });
     }
 }
 

@@ -4,7 +4,7 @@
 //!
 //! ```text
 //! m ← β₁·m + (1 − β₁)·g        v ← β₂·v + (1 − β₂)·g²
-//! θ ← θ − lr · (m / (1 − β₁ᵗ)) / (√(v / (1 − β₂ᵗ)) + ε)
+//! θ ← θ − (lr / (1 − β₁ᵗ)) · m / (√v / √(1 − β₂ᵗ) + ε)
 //! ```
 
 use candle_core::{Result, Tensor, Var, backprop::GradStore};
@@ -45,9 +45,9 @@ impl Adam {
             };
             *m = ((&*m * BETA1)? + (g * (1.0 - BETA1))?)?.detach();
             *v = ((&*v * BETA2)? + (g.sqr()? * (1.0 - BETA2))?)?.detach();
-            let denom = ((&*v / c2)?.sqrt()? + EPS)?;
-            let update = ((&*m / c1)? / denom)?;
-            var.set(&(var.as_tensor() - (update * self.lr)?)?)?;
+            let denom = ((v.sqrt()? / c2.sqrt())? + EPS)?;
+            let update = ((&*m / denom)? * (self.lr / c1))?;
+            var.set(&(var.as_tensor() - update)?)?;
         }
         Ok(())
     }

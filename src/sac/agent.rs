@@ -50,8 +50,8 @@ impl Adam {
         let (v0, v1) = self.v.split_at_mut(half);
         both(
             parallel,
-            || step.apply(p0, g0, m0, v0),
-            || step.apply(p1, g1, m1, v1),
+            || step.apply(p0, g0, m0, v0, None),
+            || step.apply(p1, g1, m1, v1, None),
         );
     }
 
@@ -59,43 +59,109 @@ impl Adam {
     pub fn begin(&mut self) -> AdamStep {
         use super::adam::{BETA1, BETA2, EPS};
         self.t += 1;
+        let c1 = 1.0 - BETA1.powi(self.t as i32);
+        let c2 = 1.0 - BETA2.powi(self.t as i32);
         AdamStep {
             b1: BETA1 as f32,
             b2: BETA2 as f32,
-            lr: self.lr as f32,
+            step_size: (self.lr / c1) as f32,
+            c2_sqrt: c2.sqrt() as f32,
             eps: EPS as f32,
-            c1: (1.0 - BETA1.powi(self.t as i32)) as f32,
-            c2: (1.0 - BETA2.powi(self.t as i32)) as f32,
         }
     }
 }
 
-/// The constants of one Adam step (bias corrections included).
+/// The constants of one Adam step, bias corrections folded in as PyTorch's `_single_tensor_adam`
+/// folds them: `θ ← θ − (lr/(1−β₁ᵗ))·m / (√v/√(1−β₂ᵗ) + ε)`.
 #[derive(Debug, Clone, Copy)]
 pub struct AdamStep {
     b1: f32,
     b2: f32,
-    lr: f32,
+    step_size: f32,
+    c2_sqrt: f32,
     eps: f32,
-    c1: f32,
-    c2: f32,
 }
 
 impl AdamStep {
-    /// Applies the step to `params` with their `grads` and moments `m`, `v` (all the same length).
-    pub fn apply(&self, params: &mut [f32], grads: &[f32], m: &mut [f32], v: &mut [f32]) {
+    /// Applies the step to `params` with their `grads` and moments `m`, `v` (all the same length),
+    /// then, given a target and τ, moves the target: `θ̄ ← τ·θ + (1 − τ)·θ̄` (Polyak), in the same
+    /// pass over memory.
+    pub fn apply(
+        &self,
+        params: &mut [f32],
+        grads: &[f32],
+        m: &mut [f32],
+        v: &mut [f32],
+        target: Option<(&mut [f32], f32)>,
+    ) {
+        let n = params.len();
+        assert!(grads.len() == n && m.len() == n && v.len() == n);
+        let (target, tau) = match target {
+            Some((t, tau)) => {
+                assert_eq!(t.len(), n);
+                (Some(t), tau)
+            }
+            None => (None, 0.0),
+        };
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU has AVX2 (checked above); the kernel is plain safe code compiled
+            // for it. Without fast-math, the arithmetic (and so every bit) is the same.
+            unsafe { self.kernel_avx2(params, grads, m, v, target, tau) };
+            return;
+        }
+        self.kernel(params, grads, m, v, target, tau);
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    unsafe fn kernel_avx2(
+        &self,
+        params: &mut [f32],
+        grads: &[f32],
+        m: &mut [f32],
+        v: &mut [f32],
+        target: Option<&mut [f32]>,
+        tau: f32,
+    ) {
+        self.kernel(params, grads, m, v, target, tau);
+    }
+
+    #[inline(always)]
+    fn kernel(
+        &self,
+        params: &mut [f32],
+        grads: &[f32],
+        m: &mut [f32],
+        v: &mut [f32],
+        target: Option<&mut [f32]>,
+        tau: f32,
+    ) {
         let AdamStep {
             b1,
             b2,
-            lr,
+            step_size,
+            c2_sqrt,
             eps,
-            c1,
-            c2,
         } = *self;
-        for (((p, g), m), v) in params.iter_mut().zip(grads).zip(m).zip(v) {
+        let adam = |p: &mut f32, g: f32, m: &mut f32, v: &mut f32| {
             *m = b1 * *m + (1.0 - b1) * g;
             *v = b2 * *v + (1.0 - b2) * g * g;
-            *p -= lr * (*m / c1) / ((*v / c2).sqrt() + eps);
+            *p -= step_size * (*m / (v.sqrt() / c2_sqrt + eps));
+        };
+        let it = params.iter_mut().zip(grads).zip(m).zip(v);
+        match target {
+            Some(target) => {
+                for ((((p, g), m), v), t) in it.zip(target) {
+                    adam(p, *g, m, v);
+                    *t = tau * *p + (1.0 - tau) * *t;
+                }
+            }
+            None => {
+                for (((p, g), m), v) in it {
+                    adam(p, *g, m, v);
+                }
+            }
         }
     }
 }
@@ -450,10 +516,7 @@ impl Sac {
                     .sum::<f64>()
                     / n as f64;
                 backward(cl, p, x_data, cache, g, Some(grads), None, false);
-                step.apply(p, grads, m, v);
-                for (t, c) in t.iter_mut().zip(&*p) {
-                    *t = tau * c + (1.0 - tau) * *t;
-                }
+                step.apply(p, grads, m, v, Some((t, tau)));
                 forward(cl, p, x_pi, n, cache);
                 0.5 * loss
             };

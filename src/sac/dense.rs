@@ -168,19 +168,19 @@ pub fn forward(layout: &Layout, params: &[f32], input: &[f32], batch: usize, cac
         let x = if l == 0 { input } else { &before[l - 1][..] };
         let y = &mut rest[0];
         y.resize(batch * o, 0.0);
-        let bias = &params[br];
-        for row in y.chunks_exact_mut(o) {
-            row.copy_from_slice(bias);
-        }
         matmul(
             y,
             Mat::new(x, batch, i),
             Mat::new(&params[wr], o, i).t(),
-            true,
+            false,
         );
-        if l + 1 < n {
-            for v in y.iter_mut() {
-                *v = v.max(0.0);
+        // The bias and the ReLU in one pass (no copy of the bias into every row first).
+        let bias = &params[br];
+        let relu = l + 1 < n;
+        for row in y.chunks_exact_mut(o) {
+            for (v, b) in row.iter_mut().zip(bias) {
+                let z = *v + b;
+                *v = if relu { z.max(0.0) } else { z };
             }
         }
     }
