@@ -37,22 +37,8 @@ impl Adam {
     }
 
     pub fn step(&mut self, params: &mut [f32], grads: &[f32]) {
-        self.step_halves(params, grads, false);
-    }
-
-    /// One step, the two halves of the buffer on two threads when `parallel`.
-    pub fn step_halves(&mut self, params: &mut [f32], grads: &[f32], parallel: bool) {
         let step = self.begin();
-        let half = params.len() / 2;
-        let (p0, p1) = params.split_at_mut(half);
-        let (g0, g1) = grads.split_at(half);
-        let (m0, m1) = self.m.split_at_mut(half);
-        let (v0, v1) = self.v.split_at_mut(half);
-        both(
-            parallel,
-            || step.apply(p0, g0, m0, v0, None),
-            || step.apply(p1, g1, m1, v1, None),
-        );
+        step.apply(params, grads, &mut self.m, &mut self.v, None);
     }
 
     /// Counts a step and returns its constants, to [`AdamStep::apply`] to parts of the buffer.
@@ -231,9 +217,8 @@ struct Workspace {
     g: [Vec<f32>; 2],
     /// (critic, row) for the rows whose minimum is critic 0's, then those of critic 1.
     min_rows: Vec<(usize, usize)>,
-    /// Per thread of the actor-loss input gradients: its rows' `∂L/∂[s | ã]` and scratch.
-    dx: [Vec<f32>; 2],
-    scratch: [[Vec<f32>; 2]; 2],
+    /// The actor loss's input gradients, half the rows each.
+    row_grads: [RowGrads; 2],
     grads_actor: Vec<f32>,
     grads_critic: Vec<f32>,
     g_actor_out: Vec<f32>,
@@ -308,32 +293,43 @@ fn concat_rows(obs: &[f32], action: &[f32], od: usize, ad: usize, out: &mut Vec<
     }
 }
 
-/// The actor loss's input gradient through the critics for one thread's share `part` of the rows
-/// (pairs of critic and row, critic 0's first): each row goes back through the critic that is its
-/// minimum, with `∂L/∂Q = −1/n`. Writes `[part.len(), obs + act]` into `dx`.
-fn min_critic_input_grads(
-    cl: &Layout,
-    critic: &[f32],
-    caches: &[Cache; 2],
-    part: &[(usize, usize)],
-    n: usize,
-    dx: &mut Vec<f32>,
-    scratch: &mut [Vec<f32>; 2],
-) {
-    let (lc, width) = (cl.len(), cl.input());
-    dx.resize(part.len() * width, 0.0);
-    let split = part.partition_point(|&(j, _)| j == 0);
-    let (dx0, dx1) = dx.split_at_mut(split * width);
-    let mut rows = Vec::with_capacity(part.len());
-    for (j, seg, out) in [(0, &part[..split], dx0), (1, &part[split..], dx1)] {
-        if seg.is_empty() {
-            continue;
+/// One thread's share of the actor loss's input gradients and the buffers they need.
+#[derive(Debug, Clone, Default)]
+struct RowGrads {
+    /// `∂L/∂[s | ã]` of its rows, in the order of its share.
+    dx: Vec<f32>,
+    rows: Vec<usize>,
+    g: Vec<f32>,
+    flow: [Vec<f32>; 2],
+}
+
+impl RowGrads {
+    /// The input gradient through the critics for the rows `part` (pairs of critic and row,
+    /// critic 0's first): each row goes back through the critic that is its minimum, with
+    /// `∂L/∂Q = −1/n`.
+    fn compute(
+        &mut self,
+        cl: &Layout,
+        critic: &[f32],
+        caches: &[Cache; 2],
+        part: &[(usize, usize)],
+        n: usize,
+    ) {
+        let (lc, width) = (cl.len(), cl.input());
+        self.dx.resize(part.len() * width, 0.0);
+        let split = part.partition_point(|&(j, _)| j == 0);
+        let (dx0, dx1) = self.dx.split_at_mut(split * width);
+        for (j, seg, out) in [(0, &part[..split], dx0), (1, &part[split..], dx1)] {
+            if seg.is_empty() {
+                continue;
+            }
+            self.rows.clear();
+            self.rows.extend(seg.iter().map(|&(_, r)| r));
+            self.g.clear();
+            self.g.resize(seg.len(), -1.0 / n as f32);
+            let p = &critic[j * lc..(j + 1) * lc];
+            input_grad_rows(cl, p, &caches[j], &self.rows, &self.g, out, &mut self.flow);
         }
-        rows.clear();
-        rows.extend(seg.iter().map(|&(_, r)| r));
-        let g = vec![-1.0 / n as f32; seg.len()];
-        let p = &critic[j * lc..(j + 1) * lc];
-        input_grad_rows(cl, p, &caches[j], &rows, &g, out, scratch);
     }
 }
 
@@ -551,12 +547,11 @@ impl Sac {
         {
             let (caches, critic) = (&ws.critic, &self.critic);
             let (part0, part1) = ws.min_rows.split_at(n / 2);
-            let [d0, d1] = &mut ws.dx;
-            let [s0, s1] = &mut ws.scratch;
+            let [r0, r1] = &mut ws.row_grads;
             both(
                 parallel,
-                || min_critic_input_grads(cl, critic, caches, part0, n, d0, s0),
-                || min_critic_input_grads(cl, critic, caches, part1, n, d1, s1),
+                || r0.compute(cl, critic, caches, part0, n),
+                || r1.compute(cl, critic, caches, part1, n),
             );
         }
         // Back through a = tanh(u), u = μ + σ·ε, log σ = mid + half·tanh(raw), with
@@ -568,9 +563,10 @@ impl Sac {
         let half = (0.5 * (LOG_STD_MAX - LOG_STD_MIN)) as f32;
         ws.g_actor_out.resize(n * 2 * ad, 0.0);
         let width = od + ad;
-        let dx_rows = ws.dx[0]
+        let dx_rows = ws.row_grads[0]
+            .dx
             .chunks_exact(width)
-            .chain(ws.dx[1].chunks_exact(width));
+            .chain(ws.row_grads[1].dx.chunks_exact(width));
         for (&(_, k), dx) in ws.min_rows.iter().zip(dx_rows) {
             for i in 0..ad {
                 let e = k * ad + i;
@@ -595,8 +591,7 @@ impl Sac {
             None,
             parallel,
         );
-        self.actor_opt
-            .step_halves(&mut self.actor, &ws.grads_actor, parallel);
+        self.actor_opt.step(&mut self.actor, &ws.grads_actor);
 
         let entropy = -ws.pi.log_prob.iter().map(|&l| f64::from(l)).sum::<f64>() / n as f64;
         Losses {

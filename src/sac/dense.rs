@@ -186,10 +186,13 @@ pub fn forward(layout: &Layout, params: &[f32], input: &[f32], batch: usize, cac
     }
 }
 
+/// Layers narrower than this (in inputs or outputs) run their backward on one thread.
+const SPLIT_MIN_WIDTH: usize = 32;
+
 /// Backward pass from `grad_out = ∂L/∂output` (`[batch, n_L]`) of the last forward pass on
 /// `input`. Writes parameter gradients into `grads` (overwriting) and, if asked, `∂L/∂input` into
-/// `grad_in`. With `parallel`, each layer's weight gradient and the gradient flowing on to the
-/// layer below run on two threads (each is one product of the same size).
+/// `grad_in`. With `parallel`, each hidden layer's weight gradient and the gradient flowing on to
+/// the layer below run on two threads (each is one product of the same size).
 #[allow(clippy::too_many_arguments)]
 pub fn backward(
     layout: &Layout,
@@ -239,7 +242,9 @@ pub fn backward(
                     *g = if *h > 0.0 { *g } else { 0.0 }; // a select, so the loop vectorizes
                 }
             };
-            both(parallel, || weight_grads(grads.as_deref_mut()), flow);
+            // Worth a second thread only when the two products are large (not for the heads).
+            let split = parallel && o.min(i) >= SPLIT_MIN_WIDTH;
+            both(split, || weight_grads(grads.as_deref_mut()), flow);
             std::mem::swap(ga, gb);
         } else {
             weight_grads(grads.as_deref_mut());
