@@ -1,5 +1,5 @@
-//! One SAC update at the RL Zoo's Pendulum-v1 sizes (256×256 networks, batch 256), with the twin
-//! critics on one thread and on two, and one replay minibatch sample.
+//! One SAC update at the RL Zoo's Pendulum-v1 sizes (256×256 networks, batch 256) on one thread
+//! and split over two, two independent updates at once, and one replay minibatch sample.
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use maxent::Config;
@@ -66,5 +66,45 @@ fn bench(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, bench);
+/// Two independent updates at once, one a thread: what the cores lose when both work (compare
+/// with `sac_update_one_thread`).
+fn two_streams(c: &mut Criterion) {
+    let (config, replay) = setup();
+    let mut rng = maxent::rng::seeded(2);
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(2)
+        .build()
+        .unwrap();
+    let mut streams: Vec<(Sac, Sampled, maxent::rng::Rng)> = (0..2)
+        .map(|k| {
+            let mut sampled = Sampled::default();
+            replay.sample(&mut rng, 256, &mut sampled);
+            (
+                Sac::new(&config, &mut rng),
+                sampled,
+                maxent::rng::seeded(10 + k),
+            )
+        })
+        .collect();
+    c.bench_function("sac_update_two_streams", |b| {
+        b.iter_custom(|iters| {
+            let [(s0, b0, r0), (s1, b1, r1)] = &mut streams[..] else {
+                unreachable!()
+            };
+            pool.install(|| {
+                let run = |sac: &mut Sac, sampled: &Sampled, rng: &mut maxent::rng::Rng| {
+                    let start = std::time::Instant::now();
+                    for _ in 0..iters {
+                        std::hint::black_box(sac.update(&sampled.batch(), rng));
+                    }
+                    start.elapsed()
+                };
+                let (t0, t1) = rayon::join(|| run(s0, b0, r0), || run(s1, b1, r1));
+                (t0 + t1) / 2
+            })
+        })
+    });
+}
+
+criterion_group!(benches, bench, two_streams);
 criterion_main!(benches);

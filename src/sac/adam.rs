@@ -1,17 +1,9 @@
-//! Adam (Kingma & Ba 2015) as PyTorch's `torch.optim.Adam` computes it, with no weight decay
-//! (candle-nn's `AdamW` defaults to 0.01, which SAC does not want), and with its state exposed so
-//! that checkpoints can save and restore it:
-//!
-//! ```text
-//! m ← β₁·m + (1 − β₁)·g        v ← β₂·v + (1 − β₂)·g²
-//! θ ← θ − (lr / (1 − β₁ᵗ)) · m / (√v / √(1 − β₂ᵗ) + ε)
-//! ```
+//! Adam on candle variables, for the autograd oracle ([`super::reference`]): the same step as
+//! [`super::optim::Adam`] (see there), one tensor at a time.
 
 use candle_core::{Result, Tensor, Var, backprop::GradStore};
 
-pub const BETA1: f64 = 0.9;
-pub const BETA2: f64 = 0.999;
-pub const EPS: f64 = 1e-8;
+use super::optim::{BETA1, BETA2, EPS};
 
 #[derive(Debug, Clone)]
 pub struct Adam {

@@ -1,4 +1,5 @@
-//! Soft actor-critic: networks (nets), optimizer (adam), replay buffer (replay), the update
+//! Soft actor-critic: dense kernels (dense), networks (nets), optimizer (optim; adam is its candle
+//! twin for the oracle in reference), replay buffer (replay), the update
 //! (agent), evaluation episodes (evaluate), the training loop (train) and checkpoints.
 
 pub mod adam;
@@ -7,6 +8,7 @@ pub mod checkpoint;
 pub mod dense;
 pub mod evaluate;
 pub mod nets;
+pub mod optim;
 pub mod reference;
 pub mod replay;
 pub mod train;
