@@ -546,6 +546,7 @@ mod tests {
     use super::*;
     use crate::sac::checkpoint::model_tensors;
     use crate::sac::reference;
+    use crate::sac::replay::Sampled;
     use candle_core::Tensor;
 
     fn config(alpha: &str) -> Config {
@@ -554,6 +555,24 @@ mod tests {
         ))
         .unwrap();
         Config::from_table(table, "test", None, None, &[]).unwrap()
+    }
+
+    /// `n` random multigoal transitions (2-D observations and actions), a fifth of them terminal.
+    fn random_transitions(rng: &mut Rng, n: usize) -> Sampled {
+        use rand::Rng as _;
+        let mut draw = |k: usize, lo: f32, hi: f32| -> Vec<f32> {
+            (0..k).map(|_| rng.random_range(lo..hi)).collect()
+        };
+        Sampled {
+            obs: draw(n * 2, -6.0, 6.0),
+            action: draw(n * 2, -1.0, 1.0),
+            reward: draw(n, -40.0, 10.0),
+            next_obs: draw(n * 2, -6.0, 6.0),
+            terminated: draw(n, 0.0, 1.0)
+                .iter()
+                .map(|u| if *u < 0.2 { 1.0 } else { 0.0 })
+                .collect(),
+        }
     }
 
     /// The fast update and candle's autograd update, from the same weights, batch and noise, move
@@ -570,26 +589,8 @@ mod tests {
                 var.set(&Tensor::from_vec(values, shape, &candle_core::Device::Cpu).unwrap())
                     .unwrap();
             }
-            use rand::Rng as _;
-            let n = 32;
-            let mut draw = |k: usize, lo: f32, hi: f32| -> Vec<f32> {
-                (0..k).map(|_| rng.random_range(lo..hi)).collect()
-            };
-            let obs = draw(n * 2, -6.0, 6.0);
-            let action = draw(n * 2, -1.0, 1.0);
-            let reward = draw(n, -40.0, 10.0);
-            let next_obs = draw(n * 2, -6.0, 6.0);
-            let terminated: Vec<f32> = draw(n, 0.0, 1.0)
-                .iter()
-                .map(|u| if *u < 0.2 { 1.0 } else { 0.0 })
-                .collect();
-            let batch = Batch {
-                obs: &obs,
-                action: &action,
-                reward: &reward,
-                next_obs: &next_obs,
-                terminated: &terminated,
-            };
+            let data = random_transitions(&mut rng, 32);
+            let batch = data.batch();
             let tensors = reference::Batch::from_flat(&batch, 2, 2).unwrap();
             for step in 0..3 {
                 let (mut r1, mut r2) = (crate::rng::seeded(step), crate::rng::seeded(step));
@@ -633,25 +634,8 @@ mod tests {
         let mut parallel = serial.clone();
         parallel.parallel = true;
         let mut serial = serial;
-        use rand::Rng as _;
-        let n = 64;
-        let mut draw = |k: usize, lo: f32, hi: f32| -> Vec<f32> {
-            (0..k).map(|_| rng.random_range(lo..hi)).collect()
-        };
-        let (obs, action, reward, next_obs) = (
-            draw(n * 2, -6.0, 6.0),
-            draw(n * 2, -1.0, 1.0),
-            draw(n, -40.0, 10.0),
-            draw(n * 2, -6.0, 6.0),
-        );
-        let terminated = vec![0.0; n];
-        let batch = Batch {
-            obs: &obs,
-            action: &action,
-            reward: &reward,
-            next_obs: &next_obs,
-            terminated: &terminated,
-        };
+        let data = random_transitions(&mut rng, 64);
+        let batch = data.batch();
         for step in 0..3 {
             let (mut r1, mut r2) = (crate::rng::seeded(step), crate::rng::seeded(step));
             assert_eq!(
