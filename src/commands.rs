@@ -36,11 +36,7 @@ pub fn train(
         jobs.push((config, dir));
     }
     let multi = indicatif::MultiProgress::new();
-    let workers = if several {
-        2.min(std::thread::available_parallelism().map_or(1, |n| n.get()))
-    } else {
-        1
-    };
+    let workers = if several { 2.min(cores()) } else { 1 };
     let next = std::sync::atomic::AtomicUsize::new(0);
     let results: Vec<std::sync::Mutex<Option<Result<RunSummary>>>> =
         jobs.iter().map(|_| Default::default()).collect();
@@ -53,7 +49,7 @@ pub fn train(
                         break;
                     };
                     let bar = multi.add(crate::progress::training(config.seed));
-                    let r = train_run(config, dir, None, &bar, workers == 1);
+                    let r = train_run(config, dir, None, &bar, workers == 1 && cores() > 1);
                     *results[i].lock().expect("no panics while holding it") = Some(r);
                 }
             });
@@ -63,6 +59,12 @@ pub fn train(
         .into_iter()
         .map(|m| m.into_inner().expect("no panics").expect("every job ran"))
         .collect()
+}
+
+/// Cores this process may use: a lone run splits its updates over two threads only when it has
+/// two (a second thread time-sliced on one core would only slow it down).
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
 fn check_trainable(config: &Config) -> Result<()> {
@@ -134,7 +136,7 @@ pub fn resume(dir: &Path, out: Option<PathBuf>, sets: &[String]) -> Result<RunSu
         replay,
         metrics: original.join("metrics.csv"),
     };
-    train_run(&config, &run_dir, Some(resume), &bar, true)
+    train_run(&config, &run_dir, Some(resume), &bar, cores() > 1)
 }
 
 /// What `eval --json` reports.
