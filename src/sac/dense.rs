@@ -1,8 +1,9 @@
 //! Dense MLP kernels on flat f32 buffers, with hand-written backward passes: the hot path of SAC.
 //!
-//! Matrix products go to `gemm` (the kernel candle's CPU backend runs, at ~90 GFLOP/s on one core
-//! here) with strides, so no transpose is ever copied; bias gradients, ReLU masks and the like are
-//! single fused loops over preallocated buffers. Measured on this machine (shared/notes): candle's
+//! Matrix products go to `gemm` (the kernel candle's CPU backend runs, at the core's FMA peak here:
+//! 66–86 GFLOP/s as the VM's clock drifts) on the calling thread, with strides, so no transpose is
+//! ever copied; bias adds, bias gradients, ReLU masks and the like are single fused loops over
+//! preallocated buffers. Threads are the caller's business ([`both`]). Measured on this machine (shared/notes): candle's
 //! autograd spends as much time around the matmuls as in them, which these kernels avoid.
 //!
 //! Layout of an MLP with sizes `[n_0, n_1, …, n_L]`: for each layer `l`, its weight `W_l`
