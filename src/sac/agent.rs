@@ -1,6 +1,7 @@
 //! Soft actor-critic (Haarnoja et al. 2018, "Soft Actor-Critic Algorithms and Applications"): the
-//! update, on flat buffers with hand-written gradients ([`super::dense`]), in the order
-//! Stable-Baselines3's `SAC.train` runs it — temperature, critics, actor, Polyak — with CleanRL's
+//! update, on flat buffers with hand-written gradients ([`super::dense`]), with the results of the
+//! order Stable-Baselines3's `SAC.train` runs it in — temperature, critics, actor, Polyak (done here
+//! right after each critic's step, which the actor step does not touch) — and CleanRL's
 //! temperature loss on α rather than SB3's on log α. [`super::reference`] computes the same update
 //! with candle's autograd; tests hold the two to each other.
 //!
@@ -57,7 +58,7 @@ pub struct Sac {
     pub target_entropy: f64,
     /// `Σ log half_width`: the Jacobian of the scaling from [-1, 1] to env units.
     pub log_scale: f64,
-    /// Run the twin critics on two threads.
+    /// Split each update over two threads (the same arithmetic: see [`Sac::update`]).
     pub parallel: bool,
     ws: Workspace,
 }
