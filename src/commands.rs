@@ -35,8 +35,11 @@ pub fn train(
         };
         jobs.push((config, dir));
     }
-    let multi = indicatif::MultiProgress::new();
     let workers = if several { 2.min(cores()) } else { 1 };
+    for (config, _) in &jobs {
+        crate::sac::train::check_memory(config, workers)?;
+    }
+    let multi = indicatif::MultiProgress::new();
     let next = std::sync::atomic::AtomicUsize::new(0);
     let results: Vec<std::sync::Mutex<Option<Result<RunSummary>>>> =
         jobs.iter().map(|_| Default::default()).collect();
@@ -121,6 +124,7 @@ pub fn resume(dir: &Path, out: Option<PathBuf>, sets: &[String]) -> Result<RunSu
             ),
         ));
     }
+    crate::sac::train::check_memory(&config, 1)?;
     // checkpoints/step_N/ and final/ sit directly in their run dir.
     let parent = dir.parent().unwrap_or(Path::new("."));
     let original = if parent.file_name().is_some_and(|n| n == "checkpoints") {

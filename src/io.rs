@@ -62,3 +62,41 @@ pub fn peak_memory_mib() -> f64 {
         })
         .map_or(0.0, |kb| kb / 1024.0)
 }
+
+/// Memory this process can still take, in bytes: the kernel's `MemAvailable`, lowered to what
+/// is left under its memory cgroup's limit when it has one (v2 or v1). `None` where unknown.
+pub fn available_memory() -> Option<u64> {
+    let meminfo = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let available = meminfo
+        .lines()
+        .find(|l| l.starts_with("MemAvailable:"))
+        .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())?
+        * 1024;
+    Some(cgroup_headroom().map_or(available, |h| h.min(available)))
+}
+
+/// The limit of this process's memory cgroup less its usage (`None`: no limit, or unknown).
+fn cgroup_headroom() -> Option<u64> {
+    let cgroups = std::fs::read_to_string("/proc/self/cgroup").ok()?;
+    let number =
+        |path: PathBuf| -> Option<u64> { std::fs::read_to_string(path).ok()?.trim().parse().ok() };
+    cgroups.lines().find_map(|line| {
+        let mut parts = line.splitn(3, ':');
+        let (_, controllers, path) = (parts.next()?, parts.next()?, parts.next()?);
+        let path = path.trim_start_matches('/');
+        let (dir, limit, usage) = if controllers.is_empty() {
+            (
+                Path::new("/sys/fs/cgroup").join(path),
+                "memory.max",
+                "memory.current",
+            )
+        } else if controllers.split(',').any(|c| c == "memory") {
+            let dir = Path::new("/sys/fs/cgroup/memory").join(path);
+            (dir, "memory.limit_in_bytes", "memory.usage_in_bytes")
+        } else {
+            return None;
+        };
+        let limit = number(dir.join(limit))?; // "max" (v2 without a limit) does not parse
+        Some(limit.saturating_sub(number(dir.join(usage)).unwrap_or(0)))
+    })
+}

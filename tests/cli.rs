@@ -393,6 +393,86 @@ fn bad_input_exits_2_with_one_line_naming_the_culprit() {
     }
 }
 
+/// Sizes that no machine holds, or that the solver cannot index, are refused before any work
+/// (no run dir, no allocation failure or OOM kill later), naming the key and the `--set` behind
+/// it; so is a checkpoint whose config asks for such networks.
+#[test]
+fn sizes_beyond_memory_or_indexing_are_refused_before_any_work() {
+    let dir = Dir::new();
+    let pendulum = repo("configs/pendulum.toml");
+    let out = dir.path().join("run");
+    let out_arg = out.to_str().unwrap();
+    let train = |set: &str| {
+        let args = [
+            "train", "--config", &pendulum, "--out", out_arg, "--set", set,
+        ];
+        dir.maxent(&args)
+    };
+    // 10¹² transitions of 48 bytes, 10⁸-wide layers (~10¹⁶ parameters), 10⁹-row minibatches.
+    train("train.buffer_size=1000000000000").assert_bad_input(&[
+        "--set train.buffer_size=1000000000000",
+        "replay buffer",
+        "GiB of memory",
+    ]);
+    train("agent.hidden=[100000000,100000000]").assert_bad_input(&[
+        "--set agent.hidden",
+        "networks",
+        "GiB of memory",
+    ]);
+    let args = [
+        "train",
+        "--config",
+        &pendulum,
+        "--out",
+        out_arg,
+        "--set",
+        "train.batch_size=1000000000",
+        "--set",
+        "train.buffer_size=1000000000",
+    ];
+    dir.maxent(&args)
+        .assert_bad_input(&["train.batch_size", "GiB of memory"]);
+    assert!(!out.exists(), "a refused run wrote {}", out.display());
+
+    let solve = |set: &str| {
+        let args = [
+            "solve",
+            "--config",
+            &pendulum,
+            "--out",
+            out_arg,
+            "--set",
+            "objective.alpha=0.5",
+            "--set",
+            set,
+        ];
+        dir.maxent(&args)
+    };
+    // 10¹⁰ nodes × 41 actions × 4 corners, and 40 401 nodes × 10⁸ actions × 4 corners.
+    solve("solver.states=[100000,100000]").assert_bad_input(&[
+        "--set solver.states",
+        "transition entries",
+        "coarser grid",
+    ]);
+    solve("solver.actions=[100000000]").assert_bad_input(&["--set solver.actions", "coarser grid"]);
+    assert!(!out.exists(), "a refused solve wrote {}", out.display());
+
+    let config = dir.maxent(&[
+        "config",
+        "--config",
+        &pendulum,
+        "--set",
+        "agent.hidden=[100000000,256]",
+    ]);
+    assert_eq!(config.code, 0, "{}", config.stderr);
+    std::fs::create_dir(dir.path().join("huge")).unwrap();
+    dir.write("huge/config.toml", &config.stdout);
+    dir.write("huge/model.safetensors", "not read");
+    let huge = dir.path().join("huge");
+    dir.maxent(&["eval", "--checkpoint", huge.to_str().unwrap()])
+        .assert_bad_input(&["config.toml", "agent.hidden", "GiB of memory"]);
+}
+
 /// A small pendulum problem that solves in a fraction of a second.
 const SMALL: [&str; 6] = [
     "--set",

@@ -62,6 +62,9 @@ pub struct Config {
     pub solver: SolverSpec,
     /// The fully resolved config (defaults filled, env inline), as run dirs record it.
     resolved: toml::Table,
+    /// `--set` overrides of top-level keys, `(key, argument as typed)`: errors found after
+    /// loading name the argument rather than the file.
+    overrides: Vec<(String, String)>,
 }
 
 impl Config {
@@ -188,6 +191,7 @@ impl Config {
             agent,
             solver,
             resolved,
+            overrides: top_sets.iter().map(|o| (o.key(), o.text.clone())).collect(),
         })
     }
 
@@ -201,9 +205,31 @@ impl Config {
         &self.resolved
     }
 
-    /// An error about one of this config's keys.
+    /// An error about one of this config's keys, naming the `--set` that gave it if one did.
     pub fn error(&self, key: &str, message: impl Into<String>) -> Error {
-        config_error(self.origin.clone(), key, message)
+        let origin = match self.overrides.iter().find(|(k, _)| covers(k, key)) {
+            Some((_, text)) => format!("--set {text}"),
+            None => self.origin.clone(),
+        };
+        config_error(origin, key, message)
+    }
+
+    /// Refuses work that would need more memory than this machine has available (an absurd
+    /// `key`, say, rather than an allocation failure or the OOM killer later on). `bytes` is
+    /// an estimate of the peak; `what` says what needs it.
+    pub fn check_memory(&self, key: &str, what: &str, bytes: f64) -> Result<()> {
+        const GIB: f64 = (1u64 << 30) as f64;
+        match crate::io::available_memory() {
+            Some(free) if bytes > free as f64 => Err(self.error(
+                key,
+                format!(
+                    "{what} would need about {:.1} GiB of memory, more than the {:.1} GiB available",
+                    bytes / GIB,
+                    free as f64 / GIB
+                ),
+            )),
+            _ => Ok(()),
+        }
     }
 }
 

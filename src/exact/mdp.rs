@@ -107,6 +107,18 @@ impl TabularMdp {
         self.reward.len() * 12 + self.outcome_prob.len() * 12 + self.next.len() * 12
     }
 
+    /// Before building: at most how many `(node, weight)` entries the table of a grid with
+    /// `states` nodes in `dim` dimensions, `actions` cells and `outcomes` noise outcomes a pair
+    /// holds (each outcome spreads over at most its cell's 2^dim corners), and about the peak
+    /// bytes of building and solving it (1.5× the table, as measured on the pendulum, plus the
+    /// solver's vectors over states). In floating point, so that absurd grids cannot overflow.
+    pub fn size_bound(states: f64, dim: usize, actions: f64, outcomes: f64) -> (f64, f64) {
+        let pairs = states * actions;
+        let entries = pairs * outcomes * 2f64.powi(dim as i32);
+        let table = 12.0 * (pairs + pairs * outcomes + entries);
+        (entries, 1.5 * table + 80.0 * states)
+    }
+
     /// Discretizes `env` at every grid node (DESIGN §2).
     pub fn from_env(
         env: &Env,

@@ -75,9 +75,42 @@ impl Solution {
         (grid, actions)
     }
 
+    /// Refuses, before building anything, a grid whose table this solver cannot index (u32) or
+    /// this machine cannot hold, naming `solver.states` or `solver.actions`, whichever has more.
+    pub fn check_size(config: &Config) -> Result<()> {
+        let spec = &config.solver;
+        let product = |v: &[usize]| v.iter().map(|&n| n as f64).product::<f64>();
+        let (states, actions) = (product(&spec.states), product(&spec.actions));
+        let dim = spec.states.len();
+        let outcomes = if config.env.noise_std() > 0.0 {
+            (spec.noise_nodes as f64).powi(dim as i32)
+        } else {
+            1.0
+        };
+        let (entries, bytes) = TabularMdp::size_bound(states, dim, actions, outcomes);
+        let key = if actions > states {
+            "solver.actions"
+        } else {
+            "solver.states"
+        };
+        let what =
+            format!("{states:.0} states × {actions:.0} actions × {outcomes:.0} noise outcomes");
+        if entries > f64::from(u32::MAX) {
+            return Err(config.error(
+                key,
+                format!(
+                    "{what} make up to {entries:.3e} transition entries, more than the {} this solver indexes: use a coarser grid",
+                    u32::MAX
+                ),
+            ));
+        }
+        config.check_memory(key, &format!("the transition table of {what}"), bytes)
+    }
+
     /// Discretizes and solves `config`'s problem. `progress(iteration, residual)` reports.
     pub fn solve(config: &Config, progress: impl FnMut(usize, f64)) -> Result<(Solution, Summary)> {
         let alpha = Self::alpha_of(config)?;
+        Self::check_size(config)?;
         let start = Instant::now();
         let (grid, actions) = Self::grids(config);
         let mdp = TabularMdp::from_env(&config.env, &grid, &actions, config.solver.noise_nodes);

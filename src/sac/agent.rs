@@ -259,6 +259,30 @@ impl Sac {
         }
     }
 
+    /// About the bytes an agent for `config` holds while it trains, as `(parameters,
+    /// activations)`: the actor and the twin critics with their targets, Adam's moments and the
+    /// gradients; then a minibatch's activations and gradients through the update's six network
+    /// passes. In floating point, so that absurd sizes cannot overflow.
+    pub fn training_bytes(config: &Config) -> (f64, f64) {
+        let (od, ad) = (config.env.obs_dim() as f64, config.env.action_dim() as f64);
+        let hidden: Vec<f64> = config.agent.hidden.iter().map(|&h| h as f64).collect();
+        let params = |input: f64, output: f64| -> f64 {
+            let sizes: Vec<f64> = std::iter::once(input)
+                .chain(hidden.iter().copied())
+                .chain([output])
+                .collect();
+            sizes.windows(2).map(|w| (w[0] + 1.0) * w[1]).sum()
+        };
+        let (actor, critic) = (params(od, 2.0 * ad), params(od + ad, 1.0));
+        let widest = hidden.iter().copied().fold(0.0, f64::max);
+        let rows = config.train.batch_size as f64;
+        let f32s = 4.0;
+        (
+            f32s * (4.0 * actor + 10.0 * critic),
+            f32s * rows * (6.0 * hidden.iter().sum::<f64>() + 12.0 * widest),
+        )
+    }
+
     pub fn alpha(&self) -> f64 {
         f64::from(self.log_alpha).exp()
     }

@@ -325,6 +325,8 @@ pub fn load_config(dir: &Path) -> Result<Config> {
 
 /// The agent of a checkpoint's model file (networks and α; optimizers fresh).
 fn load_model(dir: &Path, config: &Config, actor_only: bool) -> Result<Sac> {
+    let (params, _) = Sac::training_bytes(config);
+    config.check_memory("agent.hidden", "the networks", params)?;
     let mut sac = Sac::new(config, &mut crate::rng::seeded(0)); // shapes only; values follow
     let path = dir.join("model.safetensors");
     let (model, _) = read_f32(&path)?;
@@ -393,6 +395,7 @@ pub fn load(dir: &Path) -> Result<(Config, Sac, TrainState, Option<Replay>)> {
 }
 
 fn load_replay(path: &Path, config: &Config) -> Result<Replay> {
+    super::train::check_memory(config, 1)?;
     let (cols, meta) = read_f32(path)?;
     let env = &config.env;
     let mut r = Replay::new(config.train.buffer_size, env.obs_dim(), env.action_dim());

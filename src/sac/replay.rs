@@ -48,6 +48,11 @@ impl Sampled {
 }
 
 impl Replay {
+    /// The bytes a buffer of `capacity` transitions holds (in floating point: no overflow).
+    pub fn bytes(capacity: usize, obs_dim: usize, act_dim: usize) -> f64 {
+        4.0 * capacity as f64 * (2 * obs_dim + act_dim + 3) as f64
+    }
+
     pub fn new(capacity: usize, obs_dim: usize, act_dim: usize) -> Self {
         Replay {
             capacity,

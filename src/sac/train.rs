@@ -106,6 +106,44 @@ pub struct Resume {
     pub metrics: PathBuf,
 }
 
+/// Refuses, before any work, a training run whose replay buffer, networks and minibatches would
+/// not fit in the memory available (`runs` of them at once), naming the key that weighs most.
+pub fn check_memory(config: &Config, runs: usize) -> Result<()> {
+    let env = &config.env;
+    let replay = Replay::bytes(config.train.buffer_size, env.obs_dim(), env.action_dim());
+    let (params, activations) = Sac::training_bytes(config);
+    // The minibatch passes grow with both the batch and the widths: blame the larger.
+    let widths: usize = config.agent.hidden.iter().sum();
+    let passes_key = if config.train.batch_size > widths {
+        "train.batch_size"
+    } else {
+        "agent.hidden"
+    };
+    let parts = [
+        ("train.buffer_size", replay),
+        ("agent.hidden", params),
+        (passes_key, activations),
+    ];
+    let (key, _) = parts
+        .iter()
+        .copied()
+        .fold(parts[0], |a, b| if b.1 > a.1 { b } else { a });
+    const GIB: f64 = (1u64 << 30) as f64;
+    let what = format!(
+        "{}training (replay buffer {:.1} GiB, networks and optimizer {:.1} GiB, minibatch passes {:.1} GiB{})",
+        if runs > 1 {
+            format!("{runs} runs of ")
+        } else {
+            String::new()
+        },
+        replay / GIB,
+        params / GIB,
+        activations / GIB,
+        if runs > 1 { " each" } else { "" }
+    );
+    config.check_memory(key, &what, runs as f64 * (replay + params + activations))
+}
+
 /// Trains `config` in `run_dir`, from scratch or from `resume`.
 /// `parallel` splits each update over two threads (for a lone run on two cores). The whole loop
 /// then runs inside a two-thread pool, so that the update's fork–joins hand work to the other
