@@ -131,19 +131,15 @@ fn soft_lqr(b: f64, q: f64, rho: f64, sigma: f64, gamma: f64, alpha: f64) -> Sof
     }
 }
 
-#[test]
-fn soft_lqr_matches_the_riccati_closed_form() {
-    let (gamma, alpha) = (0.9, 0.2);
-    let s = solve(&format!(
-        "env = \"point_mass_lqr\"\n[objective]\ngamma = {gamma}\nalpha = {alpha}\n[solver]\nstates = [401]\nactions = [161]\ntolerance = 1e-9"
-    ));
-    // envs/point_mass_lqr.toml: b = dt = 0.5, q = 1, ρ = 0.5, σ = 0.1; bounds ±10 (x), ±8 (u).
-    let lqr = soft_lqr(0.5, 1.0, 0.5, 0.1, gamma, alpha);
+/// The solver's V, policy mean and policy std at `xs` against the closed form, each within 1%
+/// (the mean within 1% of max(|mean|, std)).
+fn assert_matches_soft_lqr(text: &str, lqr: &SoftLqr, xs: &[f64]) {
+    let s = solve(text);
     eprintln!(
         "closed form: p = {:.6}, c = {:.6}, gain = {:.6}, std = {:.6}",
         lqr.p, lqr.c, lqr.gain, lqr.std
     );
-    for x in [-3.0, -1.5, -0.5, 0.0, 0.7, 2.0, 3.0] {
+    for &x in xs {
         let l = s.lookahead(&[x]);
         let v = -lqr.p * x * x - lqr.c;
         let mean = -lqr.gain * x;
@@ -167,6 +163,40 @@ fn soft_lqr_matches_the_riccati_closed_form() {
             l.policy_std[0],
             lqr.std
         );
+    }
+}
+
+#[test]
+fn soft_lqr_matches_the_riccati_closed_form() {
+    let (gamma, alpha) = (0.9, 0.2);
+    let text = format!(
+        "env = \"point_mass_lqr\"\n[objective]\ngamma = {gamma}\nalpha = {alpha}\n[solver]\nstates = [401]\nactions = [161]\ntolerance = 1e-9"
+    );
+    // envs/point_mass_lqr.toml: b = dt = 0.5, q = 1, ρ = 0.5, σ = 0.1; bounds ±10 (x), ±8 (u).
+    let lqr = soft_lqr(0.5, 1.0, 0.5, 0.1, gamma, alpha);
+    assert_matches_soft_lqr(&text, &lqr, &[-3.0, -1.5, -0.5, 0.0, 0.7, 2.0, 3.0]);
+}
+
+/// The same closed form at other gains, costs, noise, discounts and temperatures (an inline
+/// env), so that no constant of the default LQR world hides in the agreement.
+#[test]
+fn soft_lqr_matches_the_closed_form_at_other_parameters() {
+    // (b, q, ρ, σ, γ, α, action bound): bounds wide enough not to bind at the states checked,
+    // and action cells fine beside the policy's std.
+    let cases = [
+        (0.2, 2.0, 0.1, 0.3, 0.95, 1.0, 20.0),
+        (1.0, 0.5, 2.0, 0.05, 0.8, 0.05, 3.0),
+    ];
+    for (b, q, rho, sigma, gamma, alpha, max_action) in cases {
+        let text = format!(
+            "[objective]\ngamma = {gamma}\nalpha = {alpha}\n[solver]\nstates = [401]\nactions = [161]\ntolerance = 1e-9\n\
+             [env]\nkind = \"point_mass\"\ndims = 1\ndynamics = \"velocity\"\ndt = {b}\nmax_action = {max_action}\nbound = 10.0\n\
+             noise_std = {sigma}\n[env.reward]\nposition_cost = {q}\naction_cost = {rho}\ntargets = [[0.0]]\n\
+             goal_radius = 0.0\ngoal_reward = 0.0"
+        );
+        eprintln!("b = {b}, q = {q}, ρ = {rho}, σ = {sigma}, γ = {gamma}, α = {alpha}");
+        let lqr = soft_lqr(b, q, rho, sigma, gamma, alpha);
+        assert_matches_soft_lqr(&text, &lqr, &[-2.0, -0.8, 0.0, 0.5, 1.5]);
     }
 }
 
