@@ -88,9 +88,11 @@ impl Default for PendulumReward {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Pendulum {
     spec: PendulumSpec,
-    /// `3g/(2l)` and `3/(m l²)`, precomputed.
+    /// `3g/(2l)` (float64), and `3/(m l²)` and the action cost as the float32 numbers NumPy
+    /// turns them into beside a float32 torque (see [`Pendulum::torque`]).
     gravity_gain: f64,
-    torque_gain: f64,
+    torque_gain: f32,
+    action_cost: f32,
 }
 
 impl PendulumSpec {
@@ -109,7 +111,8 @@ impl PendulumSpec {
         finite("reward.action_cost", self.reward.action_cost)?;
         Ok(Pendulum {
             gravity_gain: 3.0 * self.g / (2.0 * self.l),
-            torque_gain: 3.0 / (self.m * self.l * self.l),
+            torque_gain: (3.0 / (self.m * (self.l * self.l))) as f32,
+            action_cost: self.reward.action_cost as f32,
             spec: self,
         })
     }
@@ -154,9 +157,16 @@ impl Pendulum {
         state[1] = rng.random_range(-1.0..=1.0) * self.spec.init_theta_dot;
     }
 
+    /// The clipped torque as Gymnasium holds it: a float32 (agents pass float32 actions, as the
+    /// action space declares). Under NumPy 2's promotion rules (NEP 50) the Python float
+    /// constants beside it become float32 too, so Gymnasium computes the torque term
+    /// `3/(m l²)·u` and the action cost `0.001·u²` in float32 and the rest in float64; we do the
+    /// same, which keeps long trajectories on Gymnasium's to ~1e-12 instead of letting a
+    /// float32 rounding (~1e-8 a step) grow through the swings.
     #[inline]
-    fn torque(&self, action: &[f64]) -> f64 {
-        action[0].clamp(-self.spec.max_torque, self.spec.max_torque)
+    fn torque(&self, action: &[f64]) -> f32 {
+        let max = self.spec.max_torque as f32;
+        (action[0] as f32).clamp(-max, max)
     }
 
     #[inline]
@@ -166,8 +176,8 @@ impl Pendulum {
 
     /// The step given `sin θ` (which the previous observation already holds).
     #[inline]
-    fn integrate(&self, state: &[f64], sin_theta: f64, u: f64, next: &mut [f64]) {
-        let accel = self.gravity_gain * sin_theta + self.torque_gain * u;
+    fn integrate(&self, state: &[f64], sin_theta: f64, u: f32, next: &mut [f64]) {
+        let accel = self.gravity_gain * sin_theta + f64::from(self.torque_gain * u);
         let new_theta_dot =
             (state[1] + accel * self.spec.dt).clamp(-self.spec.max_speed, self.spec.max_speed);
         next[0] = state[0] + new_theta_dot * self.spec.dt;
@@ -180,10 +190,13 @@ impl Pendulum {
     }
 
     #[inline]
-    fn cost(&self, state: &[f64], u: f64) -> f64 {
+    fn cost(&self, state: &[f64], u: f32) -> f64 {
         let w = &self.spec.reward;
         let th = angle_normalize(state[0]);
-        -(w.angle_cost * th * th + w.velocity_cost * state[1] * state[1] + w.action_cost * u * u)
+        // Gymnasium: angle_normalize(th)**2 + 0.1*thdot**2 + 0.001*(u**2), in that order.
+        -(w.angle_cost * (th * th)
+            + w.velocity_cost * (state[1] * state[1])
+            + f64::from(self.action_cost * (u * u)))
     }
 
     /// One simulated step that reuses the observation of `state` (`obs[1] = sin θ`), so each
@@ -233,8 +246,18 @@ mod tests {
         let mut n = [0.0; 2];
         p.next_state(&s, &a, &mut n);
         let thdot = 0.5 + (15.0 * 1.0f64.sin() + 3.0 * 2.0) * 0.05;
-        assert!((n[1] - thdot).abs() < 1e-15);
-        assert!((n[0] - (1.0 + thdot * 0.05)).abs() < 1e-15);
-        assert!((p.reward(&s, &a) + (1.0 + 0.1 * 0.25 + 0.001 * 4.0)).abs() < 1e-15);
+        assert_eq!(n[1], thdot);
+        assert_eq!(n[0], 1.0 + thdot * 0.05);
+        // 0.001·u² in float32, as NumPy 2 computes it beside a float32 torque: 0.004 + 1.9e-10.
+        let cost = 1.0 + 0.1 * 0.25 + f64::from(0.001f32 * 4.0f32);
+        assert_eq!(p.reward(&s, &a), -cost);
+        assert!((cost - 1.029).abs() > 1e-10 && (cost - 1.029).abs() < 1e-9);
+        // A torque that float32 rounds: u = f32(1.1), and 3·u rounded to float32 again.
+        let (s, a) = ([-0.4, 2.0], [1.1]);
+        p.next_state(&s, &a, &mut n);
+        let torque_term = f64::from(3.0f32 * 1.1f32);
+        assert!((torque_term - 3.3).abs() > 1e-8);
+        let thdot = 2.0 + (15.0 * (-0.4f64).sin() + torque_term) * 0.05;
+        assert_eq!(n[1], thdot);
     }
 }
