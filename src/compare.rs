@@ -329,9 +329,9 @@ pub fn compare(
         let q_exact = exact.q_at(s, &d.env_actions);
         let n = samples as f64;
         let (mut kl, mut v_learned) = (0.0, 0.0);
-        for j in 0..samples {
-            kl += (d.log_density[j] - (q_exact[j] - l.v) / alpha) / n;
-            v_learned += (f64::from(d.q_min[j]) - alpha * d.log_density[j]) / n;
+        for ((log_density, q_exact), q_min) in d.log_density.iter().zip(&q_exact).zip(&d.q_min) {
+            kl += (log_density - (q_exact - l.v) / alpha) / n;
+            v_learned += (f64::from(*q_min) - alpha * log_density) / n;
         }
         let v_pi_s = grid.value_at(&v_pi, s);
         PerState {

@@ -41,10 +41,10 @@ fn read_run(dir: &Path) -> Result<Run> {
             .and_then(|s| s.parse::<f64>().ok())
             .ok_or_else(|| Error::input(&path, format!("line {}: malformed row", i + 2)))?;
         for (label, kind, col) in SERIES {
-            if f[0] == kind {
-                if let Some(v) = f.get(col).and_then(|s| s.parse::<f64>().ok()) {
-                    series.entry(label).or_default().push((step, v));
-                }
+            if f[0] == kind
+                && let Some(v) = f.get(col).and_then(|s| s.parse::<f64>().ok())
+            {
+                series.entry(label).or_default().push((step, v));
             }
         }
     }

@@ -200,9 +200,11 @@ fn soft_lqr_matches_the_closed_form_at_other_parameters() {
     }
 }
 
-/// A 3-state, 2-action chain with stochastic, partly absorbing transitions: per pair, its reward,
-/// terminal probability and `(next state, probability)` list.
-const CHAIN: [(f64, f64, &[(u32, f64)]); 6] = [
+/// A pair of the chain: its reward, terminal probability and `(next state, probability)` list.
+type Pair = (f64, f64, &'static [(u32, f64)]);
+
+/// A 3-state, 2-action chain with stochastic, partly absorbing transitions.
+const CHAIN: [Pair; 6] = [
     (0.5, 0.0, &[(0, 0.3), (1, 0.7)]),
     (-1.0, 0.0, &[(2, 1.0)]),
     (0.0, 0.2, &[(0, 0.5), (2, 0.3)]),
@@ -250,12 +252,12 @@ fn inference_backup_is_the_textbook_backward_message() {
     assert_eq!(values.len(), horizon);
     assert_eq!(stats.iterations, horizon);
     for (t, v) in values.iter().enumerate() {
-        for s in 0..3 {
+        for (s, v) in v.iter().enumerate().take(3) {
             let beta = brute_force_message(s, horizon - t);
             assert!(
-                (v[s].exp() - beta).abs() < 1e-12 * beta,
+                (v.exp() - beta).abs() < 1e-12 * beta,
                 "t={t} s={s}: exp V = {} vs β = {beta}",
-                v[s].exp()
+                v.exp()
             );
         }
     }

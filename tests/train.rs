@@ -73,6 +73,8 @@ fn same_seed_same_numbers_other_seed_other_numbers() {
     assert_eq!(a["steps"], 600);
     assert_eq!(a["final_eval_mean_return"], b["final_eval_mean_return"]);
     assert_eq!(metrics(&dir, "a"), metrics(&dir, "b"));
+    assert_ne!(a["final_eval_mean_return"], c["final_eval_mean_return"]);
+    assert_ne!(metrics(&dir, "a"), metrics(&dir, "c"));
     assert!(
         same(
             &dir,

@@ -294,10 +294,10 @@ fn build_env(mut table: toml::Table, origin: &str, prefix: &str, sets: &[Overrid
     let kind_schema = env_schema(&table);
     for o in sets {
         let r = rel(o);
-        if let Some(schema) = &kind_schema {
-            if !r.is_known(schema) {
-                return Err(unknown_key(o));
-            }
+        if let Some(schema) = &kind_schema
+            && !r.is_known(schema)
+        {
+            return Err(unknown_key(o));
         }
         r.apply(&mut table)?;
     }

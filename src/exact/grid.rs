@@ -68,9 +68,9 @@ impl StateGrid {
 
     /// The coordinates of the node with flat index `index`.
     pub fn node(&self, index: usize, out: &mut [f64]) {
-        for i in 0..self.dim() {
+        for (i, o) in out.iter_mut().enumerate().take(self.dim()) {
             let j = (index / self.strides[i]) % self.nodes[i];
-            out[i] = self.coordinate(i, j);
+            *o = self.coordinate(i, j);
         }
     }
 

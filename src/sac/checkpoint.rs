@@ -134,13 +134,11 @@ fn serialize(
     safetensors::serialize(views, Some(metadata)).expect("well-formed tensors serialize")
 }
 
-/// Reads an f32 safetensors file into `name → (shape, values)`, with its metadata.
-pub fn read_f32(
-    path: &Path,
-) -> Result<(
-    HashMap<String, (Vec<usize>, Vec<f32>)>,
-    HashMap<String, String>,
-)> {
+/// Tensors by name: `(shape, values)`.
+pub type Tensors = HashMap<String, (Vec<usize>, Vec<f32>)>;
+
+/// Reads an f32 safetensors file into its tensors, with its metadata.
+pub fn read_f32(path: &Path) -> Result<(Tensors, HashMap<String, String>)> {
     let bytes = std::fs::read(path).map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound => {
             Error::input(path, "no such file: not a checkpoint directory")

@@ -64,14 +64,14 @@ impl Metrics {
     /// A fresh file, or — resuming at `keep_until` — the old one cut to the rows up to that step.
     fn open(path: PathBuf, keep_until: Option<(u64, &Path)>) -> Result<Metrics> {
         let mut text = format!("{METRICS_HEADER}\n");
-        if let Some((step, old)) = keep_until {
-            if let Ok(old_text) = std::fs::read_to_string(old) {
-                for line in old_text.lines().skip(1) {
-                    let row_step = line.split(',').nth(1).and_then(|s| s.parse::<u64>().ok());
-                    if row_step.is_some_and(|s| s <= step) {
-                        text.push_str(line);
-                        text.push('\n');
-                    }
+        if let Some((step, old)) = keep_until
+            && let Ok(old_text) = std::fs::read_to_string(old)
+        {
+            for line in old_text.lines().skip(1) {
+                let row_step = line.split(',').nth(1).and_then(|s| s.parse::<u64>().ok());
+                if row_step.is_some_and(|s| s <= step) {
+                    text.push_str(line);
+                    text.push('\n');
                 }
             }
         }
