@@ -24,6 +24,7 @@ use crate::config::Config;
 use crate::env::{Env, Simulator};
 use crate::error::{Error, Result};
 use crate::exact::Solution;
+use crate::exact::grid::ActionGrid;
 use crate::objective::{ActionPrior, Backup, Horizon, Temperature};
 use crate::report::Raster;
 use crate::rng;
@@ -73,6 +74,12 @@ pub struct StateSet {
     /// Share of states where the exact policy's std is under two action cells in some dimension:
     /// there the grid resolves π* poorly and the KL estimate is unreliable.
     pub narrow_exact_fraction: f64,
+    /// The soft regret of π* projected onto the learned policy's class (see
+    /// [`project_tanh_gaussian`]): what a tanh-Gaussian policy loses even when fitted to the exact
+    /// optimum, state by state. The learned policy's regret above it is what training leaves.
+    pub projected_soft_regret_mean: f64,
+    /// `projected_soft_regret_mean / mean |V_exact|`.
+    pub projected_soft_regret_relative: f64,
 }
 
 /// The comparison at one state.
@@ -83,6 +90,8 @@ struct PerState {
     /// `V^{π_learned}`, interpolated from the tabular evaluation.
     v_pi: f64,
     regret: f64,
+    /// `V* − V` of π* projected onto tanh-Gaussians.
+    projected_regret: f64,
     mean_learned: Vec<f64>,
     mean_exact: Vec<f64>,
     /// Whether π*'s std is below two action cells in some dimension.
@@ -182,6 +191,140 @@ fn learned_log_density(env: &Env, mean: &[f32], log_std: &[f32], a: &[f64]) -> f
     lp
 }
 
+/// π* projected onto the learned policy's class, node by node: the diagonal tanh-Gaussian (μ and
+/// log σ per action dimension in its pre-tanh space, log σ within the actor's bounds) closest to
+/// π* in `KL(q‖π*)` over the action cells, both taken as cell probabilities (as the learned
+/// policy's are for its exact evaluation). Minimizing that KL against the exact Q* is SAC's own
+/// policy step, so the result is what the class can do with a perfect critic, one step from π*.
+/// `optimal` holds π*'s cell probabilities, `n_states × n_cells`; returns the projection's.
+pub fn project_tanh_gaussian(actions: &ActionGrid, optimal: &[f64]) -> Vec<f64> {
+    use crate::sac::nets::{LOG_STD_MAX, LOG_STD_MIN};
+    use rayon::prelude::*;
+    let (d, nk) = (actions.dim(), actions.len());
+    let cells = actions.cells().to_vec();
+    // Per dimension: each cell's pre-tanh midpoint u and the tanh Jacobian term −log(1 − x²).
+    let dims: Vec<Vec<(f64, f64)>> = (0..d)
+        .map(|i| {
+            (0..cells[i])
+                .map(|j| {
+                    let x = -1.0 + (2.0 * j as f64 + 1.0) / cells[i] as f64;
+                    (x.atanh(), -(1.0 - x * x).ln())
+                })
+                .collect()
+        })
+        .collect();
+    // The index of cell k along dimension i (row-major, the last dimension fastest).
+    let stride: Vec<usize> = (0..d).map(|i| cells[i + 1..].iter().product()).collect();
+    let index = |k: usize, i: usize| (k / stride[i]) % cells[i];
+    let mut out = vec![0.0; optimal.len()];
+    out.par_chunks_mut(nk)
+        .zip(optimal.par_chunks(nk))
+        .for_each(|(q, p)| {
+            let log_p: Vec<f64> = p.iter().map(|&p| p.max(1e-300).ln()).collect();
+            // Start from π*'s marginal moments in pre-tanh space.
+            let mut theta = vec![0.0; 2 * d];
+            for i in 0..d {
+                let (mut m, mut m2) = (0.0, 0.0);
+                for (k, &pk) in p.iter().enumerate() {
+                    let u = dims[i][index(k, i)].0;
+                    m += pk * u;
+                    m2 += pk * u * u;
+                }
+                theta[i] = m;
+                theta[d + i] = (m2 - m * m).max(1e-300).sqrt().ln();
+            }
+            let clamp = |t: &mut [f64]| {
+                for ls in &mut t[d..] {
+                    *ls = ls.clamp(LOG_STD_MIN, LOG_STD_MAX);
+                }
+            };
+            clamp(&mut theta);
+            // KL(q‖π*) and its gradient in θ = (μ, log σ).
+            let kl = |theta: &[f64], q: &mut [f64], grad: Option<&mut [f64]>| -> f64 {
+                // Per dimension: the normalized cell probabilities and centred scores.
+                let mut marg: Vec<Vec<(f64, f64, f64)>> = Vec::with_capacity(d);
+                for i in 0..d {
+                    let (mu, ls) = (theta[i], theta[d + i]);
+                    let var = (2.0 * ls).exp();
+                    let logs: Vec<f64> = dims[i]
+                        .iter()
+                        .map(|(u, jac)| -(u - mu) * (u - mu) / (2.0 * var) - ls + jac)
+                        .collect();
+                    let top = logs.iter().fold(f64::NEG_INFINITY, |a, &b| a.max(b));
+                    let z: f64 = logs.iter().map(|l| (l - top).exp()).sum();
+                    let probs: Vec<f64> = logs.iter().map(|l| ((l - top).exp()) / z).collect();
+                    let scores: Vec<(f64, f64)> = dims[i]
+                        .iter()
+                        .map(|(u, _)| ((u - mu) / var, (u - mu) * (u - mu) / var - 1.0))
+                        .collect();
+                    let mean_score = probs
+                        .iter()
+                        .zip(&scores)
+                        .fold((0.0, 0.0), |a, (p, s)| (a.0 + p * s.0, a.1 + p * s.1));
+                    marg.push(
+                        probs
+                            .iter()
+                            .zip(&scores)
+                            .map(|(&p, s)| (p, s.0 - mean_score.0, s.1 - mean_score.1))
+                            .collect(),
+                    );
+                }
+                let mut total = 0.0;
+                let mut g = vec![0.0; 2 * d];
+                for (k, qk) in q.iter_mut().enumerate() {
+                    *qk = (0..d).map(|i| marg[i][index(k, i)].0).product();
+                    if *qk <= 0.0 {
+                        continue;
+                    }
+                    let l = qk.ln() - log_p[k];
+                    total += *qk * l;
+                    for i in 0..d {
+                        let (_, s_mu, s_ls) = marg[i][index(k, i)];
+                        g[i] += *qk * l * s_mu;
+                        g[d + i] += *qk * l * s_ls;
+                    }
+                }
+                if let Some(grad) = grad {
+                    grad.copy_from_slice(&g);
+                }
+                total
+            };
+            let mut grad = vec![0.0; 2 * d];
+            let mut trial = vec![0.0; 2 * d];
+            let mut trial_grad = vec![0.0; 2 * d];
+            let mut scratch = vec![0.0; nk];
+            let mut f = kl(&theta, q, Some(&mut grad));
+            // Natural-gradient steps (the Gaussian's Fisher information is 1/σ² for μ and 2 for
+            // log σ), halved until the KL falls.
+            for _ in 0..100 {
+                let mut step = 1.0;
+                let mut improved = false;
+                for _ in 0..30 {
+                    for i in 0..d {
+                        let var = (2.0 * theta[d + i]).exp();
+                        trial[i] = theta[i] - step * var * grad[i];
+                        trial[d + i] = theta[d + i] - step * 0.5 * grad[d + i];
+                    }
+                    clamp(&mut trial);
+                    let ft = kl(&trial, &mut scratch, Some(&mut trial_grad));
+                    if ft < f {
+                        improved = f - ft > 1e-12 * f.abs().max(1e-9);
+                        std::mem::swap(&mut theta, &mut trial);
+                        std::mem::swap(&mut grad, &mut trial_grad);
+                        f = ft;
+                        break;
+                    }
+                    step *= 0.5;
+                }
+                if !improved {
+                    break;
+                }
+            }
+            kl(&theta, q, None);
+        });
+    out
+}
+
 fn obs_of(env: &Env, states: &[Vec<f64>]) -> Vec<f32> {
     let mut obs = vec![0.0; env.obs_dim()];
     let mut out = Vec::new();
@@ -253,7 +396,10 @@ pub fn compare(
         }
     }
     let mdp = exact.mdp();
-    let v_pi = exact.bellman(&mdp).evaluate(&policy, 1e-8);
+    let bellman = exact.bellman(&mdp);
+    let v_pi = bellman.evaluate(&policy, 1e-8);
+    let optimal = bellman.policy(&exact.next_values());
+    let v_projected = bellman.evaluate(&project_tanh_gaussian(&exact.actions, &optimal), 1e-8);
 
     // Episodes: the learned policy (its states are the visited set) and the exact one, from the
     // same seeded initial states.
@@ -340,6 +486,7 @@ pub fn compare(
             v_exact: l.v,
             v_pi: v_pi_s,
             regret: grid.value_at(exact.v0(), s) - v_pi_s,
+            projected_regret: grid.value_at(exact.v0(), s) - grid.value_at(&v_projected, s),
             mean_learned: d.mean(),
             narrow: l
                 .policy_std
@@ -364,6 +511,8 @@ pub fn compare(
             v_exact_abs_mean: vabs / k,
             critic_bias_mean: sum(&|p| p.v_learned - p.v_pi) / k,
             narrow_exact_fraction: sum(&|p| f64::from(u8::from(p.narrow))) / k,
+            projected_soft_regret_mean: sum(&|p| p.projected_regret) / k,
+            projected_soft_regret_relative: sum(&|p| p.projected_regret) / vabs.max(1e-300),
         }
     };
     let visited = metrics(&visited);
@@ -489,20 +638,22 @@ pub fn markdown(r: &Report, checkpoint: &Path, exact: &Path) -> String {
     };
     let row = |name: &str, v: &StateSet| {
         format!(
-            "| {name} | {} | {:.4} | {:.4} | {:.4} ({:.2}% of mean |V*|) | {:.4} | {:+.3} |\n",
+            "| {name} | {} | {:.4} | {:.4} | {:.4} ({:.2}% of mean |V*|) | {:.4} ({:.2}%) | {:.4} | {:+.3} |\n",
             v.states,
             v.kl_mean,
             v.value_error_mean,
             v.soft_regret_mean,
             100.0 * v.soft_regret_relative,
+            v.projected_soft_regret_mean,
+            100.0 * v.projected_soft_regret_relative,
             v.mean_action_error,
             v.critic_bias_mean
         )
     };
     format!(
         "# Learned vs exact\n\nCheckpoint `{}` against solution `{}`, α = {} ({}).\n\n\
-         | states | n | KL(π_learned‖π_exact) nats | \\|V_learned − V*\\| | soft regret V* − V^π | mean-action error | critic bias V_learned − V^π |\n\
-         |---|---|---|---|---|---|---|\n{}{}\n\
+         | states | n | KL(π_learned‖π_exact) nats | \\|V_learned − V*\\| | soft regret V* − V^π | the same for π* fitted by a tanh-Gaussian | mean-action error | critic bias V_learned − V^π |\n\
+         |---|---|---|---|---|---|---|---|\n{}{}\n\
          | over {} seeded episodes | learned | exact |\n|---|---|---|\n\
          | return (undiscounted) | {:.2} | {:.2} |\n| soft return (discounted) | {:.2} | {:.2} |\n{}",
         checkpoint.display(),
@@ -628,5 +779,85 @@ fn sample_learned(
         env_actions,
         log_density,
         q_min,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::env::Interval;
+
+    /// Cell probabilities of a diagonal tanh-Gaussian (pre-tanh μ, log σ per dimension).
+    fn tanh_gaussian_cells(actions: &ActionGrid, mu: &[f64], log_std: &[f64]) -> Vec<f64> {
+        let d = actions.dim();
+        let mut a = vec![0.0; d];
+        let logs: Vec<f64> = (0..actions.len())
+            .map(|k| {
+                actions.action(k, &mut a);
+                (0..d)
+                    .map(|i| {
+                        let x = a[i] / 2.0; // the box is ±2 in every dimension
+                        let z = (x.atanh() - mu[i]) / log_std[i].exp();
+                        -0.5 * z * z - log_std[i] - (1.0 - x * x).ln()
+                    })
+                    .sum()
+            })
+            .collect();
+        let top = logs.iter().fold(f64::NEG_INFINITY, |m, &l| m.max(l));
+        let z: f64 = logs.iter().map(|l| (l - top).exp()).sum();
+        logs.iter().map(|l| (l - top).exp() / z).collect()
+    }
+
+    fn kl(q: &[f64], p: &[f64]) -> f64 {
+        q.iter()
+            .zip(p)
+            .filter(|(q, _)| **q > 0.0)
+            .map(|(q, p)| q * (q / p).ln())
+            .sum()
+    }
+
+    /// A policy already in the class projects onto itself; a two-mode one onto a single
+    /// tanh-Gaussian no further from it (in KL(q‖π*)) than the best of a coarse search.
+    #[test]
+    fn projection_onto_tanh_gaussians_recovers_members_and_fits_the_rest() {
+        let box2 =
+            |cells: Vec<usize>| ActionGrid::new(vec![Interval::symmetric(2.0); cells.len()], cells);
+        let actions = box2(vec![41]);
+        let member = tanh_gaussian_cells(&actions, &[0.4], &[-0.7]);
+        let projected = project_tanh_gaussian(&actions, &member);
+        assert!(
+            kl(&projected, &member) < 1e-10,
+            "{}",
+            kl(&projected, &member)
+        );
+
+        let actions = box2(vec![15, 11]);
+        let member = tanh_gaussian_cells(&actions, &[-0.3, 1.1], &[0.2, -1.5]);
+        let projected = project_tanh_gaussian(&actions, &member);
+        assert!(kl(&projected, &member) < 1e-10);
+
+        // Two modes at ±1 (pre-tanh ±0.55): no tanh-Gaussian matches them.
+        let actions = box2(vec![41]);
+        let a = tanh_gaussian_cells(&actions, &[-0.55], &[-1.5]);
+        let b = tanh_gaussian_cells(&actions, &[0.55], &[-1.5]);
+        let two: Vec<f64> = a.iter().zip(&b).map(|(a, b)| 0.3 * a + 0.7 * b).collect();
+        let projected = project_tanh_gaussian(&actions, &two);
+        assert!((projected.iter().sum::<f64>() - 1.0).abs() < 1e-12);
+        let fitted = kl(&projected, &two);
+        let mut best = f64::INFINITY;
+        for i in 0..=60 {
+            for j in 0..=60 {
+                let (mu, ls) = (-1.5 + 0.05 * i as f64, -3.0 + 0.075 * j as f64);
+                best = best.min(kl(&tanh_gaussian_cells(&actions, &[mu], &[ls]), &two));
+            }
+        }
+        assert!(
+            fitted > 0.05,
+            "one Gaussian cannot fit two modes: KL {fitted}"
+        );
+        assert!(
+            fitted <= best + 1e-9,
+            "fitted {fitted} vs grid search {best}"
+        );
     }
 }
