@@ -100,3 +100,34 @@ fn cgroup_headroom() -> Option<u64> {
         Some(limit.saturating_sub(number(dir.join(usage)).unwrap_or(0)))
     })
 }
+
+/// safetensors bytes with their JSON header's keys in sorted order, metadata included, so that
+/// the same tensors always make the same file (the `safetensors` crate writes its metadata map
+/// in hash order, which changes from one process to the next). The header keeps its length,
+/// so every data offset stays valid; bytes that do not parse are returned as they are.
+pub fn sorted_safetensors_header(mut bytes: Vec<u8>) -> Vec<u8> {
+    use std::collections::BTreeMap;
+    let Some(n) = bytes
+        .get(..8)
+        .map(|b| u64::from_le_bytes(b.try_into().expect("8 bytes")) as usize)
+    else {
+        return bytes;
+    };
+    let Some(Ok(mut header)) = bytes
+        .get(8..8 + n)
+        .map(serde_json::from_slice::<BTreeMap<String, serde_json::Value>>)
+    else {
+        return bytes;
+    };
+    if let Some(serde_json::Value::Object(meta)) = header.get("__metadata__") {
+        let sorted: BTreeMap<&String, &serde_json::Value> = meta.iter().collect();
+        let sorted = serde_json::to_value(sorted).expect("plain data");
+        header.insert("__metadata__".into(), sorted);
+    }
+    let text = serde_json::to_string(&header).expect("plain data");
+    if text.len() <= n {
+        bytes[8..8 + text.len()].copy_from_slice(text.as_bytes());
+        bytes[8 + text.len()..8 + n].fill(b' ');
+    }
+    bytes
+}

@@ -524,6 +524,13 @@ fn solve_small(dir: &Dir, out: &str, extra: &[&str]) -> Value {
 fn solve_writes_a_solution_dir_and_query_reads_it() {
     let dir = Dir::new();
     let summary = solve_small(&dir, "sol", &[]);
+    // Another process writes the same file, byte for byte (sorted safetensors header).
+    solve_small(&dir, "again", &[]);
+    let bytes = |d: &str| std::fs::read(dir.path().join(d).join("solution.safetensors")).unwrap();
+    assert!(
+        bytes("sol") == bytes("again"),
+        "two solves wrote different files"
+    );
     for key in [
         "iterations",
         "residual",

@@ -74,6 +74,16 @@ fn same_seed_same_numbers_other_seed_other_numbers() {
     assert_eq!(a["final_eval_mean_return"], b["final_eval_mean_return"]);
     assert_eq!(metrics(&dir, "a"), metrics(&dir, "b"));
     assert_ne!(a["final_eval_mean_return"], c["final_eval_mean_return"]);
+    // The same bytes, too: checkpoint files are canonical (sorted safetensors headers).
+    for file in ["model", "optimizer"] {
+        let bytes = |run: &str| {
+            std::fs::read(dir.path().join(format!("{run}/final/{file}.safetensors"))).unwrap()
+        };
+        assert!(
+            bytes("a") == bytes("b"),
+            "{file}.safetensors differs between runs"
+        );
+    }
     assert_ne!(metrics(&dir, "a"), metrics(&dir, "c"));
     assert!(
         same(

@@ -303,7 +303,9 @@ impl Solution {
             ("format".to_string(), FORMAT.to_string()),
             ("config".to_string(), config_text.to_string()),
         ]);
-        safetensors::serialize(views, Some(metadata)).expect("well-formed tensors serialize")
+        let bytes =
+            safetensors::serialize(views, Some(metadata)).expect("well-formed tensors serialize");
+        crate::io::sorted_safetensors_header(bytes)
     }
 
     /// Reads a solution directory back, bit-exactly, refusing one whose files disagree.

@@ -90,6 +90,10 @@ struct Workspace {
     g_actor_out: Vec<f32>,
     eps: Vec<f32>,
     eps_next: Vec<f32>,
+    /// π on the few observations of `act` and `policy` (a cache of their own, so that acting
+    /// between updates does not shrink the update's buffers and make them refill).
+    few: Cache,
+    eps_few: Vec<f32>,
 }
 
 /// A batch of tanh-Gaussian samples with what their backward pass needs.
@@ -495,18 +499,12 @@ impl Sac {
     /// The policy's `μ` and bounded `log σ` (pre-tanh scale) for `n` observations, `[n, act]` each.
     pub fn policy(&mut self, obs: &[f32], n: usize) -> (Vec<f32>, Vec<f32>) {
         let ad = self.act_dim;
-        forward(
-            &self.actor_layout,
-            &self.actor,
-            obs,
-            n,
-            &mut self.ws.actor_next,
-        );
+        forward(&self.actor_layout, &self.actor, obs, n, &mut self.ws.few);
         let (half, mid) = (
             (0.5 * (LOG_STD_MAX - LOG_STD_MIN)) as f32,
             (0.5 * (LOG_STD_MAX + LOG_STD_MIN)) as f32,
         );
-        let out = self.ws.actor_next.output();
+        let out = self.ws.few.output();
         let mut mean = Vec::with_capacity(n * ad);
         let mut log_std = Vec::with_capacity(n * ad);
         for row in out.chunks_exact(2 * ad) {
@@ -546,19 +544,13 @@ impl Sac {
     pub fn act(&mut self, obs: &[f64], rng: Option<&mut Rng>) -> Vec<f32> {
         let ad = self.act_dim;
         let x: Vec<f32> = obs.iter().map(|&v| v as f32).collect();
-        forward(
-            &self.actor_layout,
-            &self.actor,
-            &x,
-            1,
-            &mut self.ws.actor_next,
-        );
-        let out = self.ws.actor_next.output();
+        forward(&self.actor_layout, &self.actor, &x, 1, &mut self.ws.few);
+        let out = self.ws.few.output();
         match rng {
             Some(rng) => {
-                normal_into(rng, &mut self.ws.eps_next, ad);
+                normal_into(rng, &mut self.ws.eps_few, ad);
                 let mut s = Squashed::default();
-                squash(out, &self.ws.eps_next, ad, self.log_scale, &mut s);
+                squash(out, &self.ws.eps_few, ad, self.log_scale, &mut s);
                 s.action
             }
             None => out[..ad].iter().map(|m| m.tanh()).collect(),

@@ -131,7 +131,9 @@ fn serialize(
             TensorView::new(Dtype::F32, shape.clone(), data).expect("shape matches data"),
         )
     });
-    safetensors::serialize(views, Some(metadata)).expect("well-formed tensors serialize")
+    let bytes =
+        safetensors::serialize(views, Some(metadata)).expect("well-formed tensors serialize");
+    crate::io::sorted_safetensors_header(bytes)
 }
 
 /// Tensors by name: `(shape, values)`.

@@ -187,6 +187,14 @@ pub fn forward(layout: &Layout, params: &[f32], input: &[f32], batch: usize, cac
     }
 }
 
+/// Makes `v` at least `n` long, zeroing only what it adds: gradient buffers keep their size
+/// between passes, so the products that overwrite them need no fill first.
+fn grow(v: &mut Vec<f32>, n: usize) {
+    if v.len() < n {
+        v.resize(n, 0.0);
+    }
+}
+
 /// Layers narrower than this (in inputs or outputs) run their backward on one thread.
 const SPLIT_MIN_WIDTH: usize = 32;
 
@@ -208,8 +216,10 @@ pub fn backward(
     let n = layout.layers();
     let batch = cache.batch;
     let [ga, gb] = &mut cache.g;
-    ga.clear();
-    ga.extend_from_slice(&grad_out[..batch * layout.output()]);
+    let mut len = batch * layout.output();
+    grow(ga, batch * layout.sizes.iter().max().unwrap());
+    grow(gb, ga.len());
+    ga[..len].copy_from_slice(&grad_out[..len]);
     let mut grad_in = grad_in;
     for l in (0..n).rev() {
         let (wr, br) = layout.ranges(l);
@@ -219,7 +229,7 @@ pub fn backward(
         } else {
             &cache.acts[l - 1][..]
         };
-        let g = &ga[..];
+        let g = &ga[..len];
         // ∂L/∂W_l = gᵀ·x, ∂L/∂b_l = Σ_rows g
         let weight_grads = |grads: Option<&mut [f32]>| {
             let Some(grads) = grads else { return };
@@ -235,8 +245,7 @@ pub fn backward(
         let w = Mat::new(&params[wr.clone()], o, i);
         if l > 0 {
             // ∂L/∂h_l = g·W_l, masked by ReLU'(h_l) = [h_l > 0]
-            gb.resize(batch * i, 0.0);
-            let down = &mut gb[..];
+            let down = &mut gb[..batch * i];
             let flow = || {
                 matmul(down, Mat::new(g, batch, o), w, false);
                 for (g, h) in down.iter_mut().zip(x) {
@@ -247,6 +256,7 @@ pub fn backward(
             let split = parallel && o.min(i) >= SPLIT_MIN_WIDTH;
             both(split, || weight_grads(grads.as_deref_mut()), flow);
             std::mem::swap(ga, gb);
+            len = batch * i;
         } else {
             weight_grads(grads.as_deref_mut());
             if let Some(gi) = grad_in.take() {
@@ -272,20 +282,22 @@ pub fn input_grad_rows(
     let n = layout.layers();
     assert_eq!(dx.len(), m * layout.input());
     let [ga, gb] = scratch;
-    ga.clear();
-    ga.extend_from_slice(&grad_out[..m * layout.output()]);
+    grow(ga, m * layout.sizes.iter().max().unwrap());
+    grow(gb, ga.len());
+    ga[..m * layout.output()].copy_from_slice(&grad_out[..m * layout.output()]);
     for l in (0..n).rev() {
         let (wr, _) = layout.ranges(l);
         let (i, o) = (layout.sizes[l], layout.sizes[l + 1]);
         let w = Mat::new(&params[wr], o, i);
+        let g = &ga[..m * o];
         if l == 0 {
-            matmul(dx, Mat::new(ga, m, o), w, false);
+            matmul(dx, Mat::new(g, m, o), w, false);
             break;
         }
-        gb.resize(m * i, 0.0);
-        matmul(gb, Mat::new(ga, m, o), w, false);
+        let down = &mut gb[..m * i];
+        matmul(down, Mat::new(g, m, o), w, false);
         let h = &cache.acts[l - 1];
-        for (&r, row) in rows.iter().zip(gb.chunks_exact_mut(i)) {
+        for (&r, row) in rows.iter().zip(down.chunks_exact_mut(i)) {
             for (g, h) in row.iter_mut().zip(&h[r * i..(r + 1) * i]) {
                 *g = if *h > 0.0 { *g } else { 0.0 };
             }
