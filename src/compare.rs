@@ -297,6 +297,15 @@ pub fn project_tanh_gaussian(actions: &ActionGrid, optimal: &[f64]) -> Vec<f64> 
             // Natural-gradient steps (the Gaussian's Fisher information is 1/σ² for μ and 2 for
             // log σ), halved until the KL falls.
             for _ in 0..100 {
+                // A log σ held at its bound moves only back inside.
+                for i in 0..d {
+                    let ls = theta[d + i];
+                    if (ls <= LOG_STD_MIN && grad[d + i] > 0.0)
+                        || (ls >= LOG_STD_MAX && grad[d + i] < 0.0)
+                    {
+                        grad[d + i] = 0.0;
+                    }
+                }
                 let mut step = 1.0;
                 let mut improved = false;
                 for _ in 0..30 {
@@ -859,5 +868,14 @@ mod tests {
             fitted <= best + 1e-9,
             "fitted {fitted} vs grid search {best}"
         );
+
+        // All of π* in one cell off the centre: the fit's mean moves onto that cell, its log σ
+        // stops at the actor's lower bound, and nearly all of its mass lands there.
+        let mut one = vec![1e-12; 41];
+        one[29] = 1.0;
+        let projected = project_tanh_gaussian(&actions, &one);
+        let top = (0..41).max_by(|&a, &b| projected[a].total_cmp(&projected[b]));
+        assert_eq!(top, Some(29));
+        assert!(projected[29] > 0.999, "{}", projected[29]);
     }
 }
