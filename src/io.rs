@@ -101,11 +101,30 @@ fn cgroup_headroom() -> Option<u64> {
     })
 }
 
-/// safetensors bytes with their JSON header's keys in sorted order, metadata included, so that
-/// the same tensors always make the same file (the `safetensors` crate writes its metadata map
-/// in hash order, which changes from one process to the next). The header keeps its length,
-/// so every data offset stays valid; bytes that do not parse are returned as they are.
-pub fn sorted_safetensors_header(mut bytes: Vec<u8>) -> Vec<u8> {
+/// GiB in bytes, for memory figures.
+pub const GIB: f64 = (1u64 << 30) as f64;
+
+/// A safetensors file of `(name, dtype, shape, little-endian data)` tensors and `metadata`, its
+/// header written with sorted keys so that the same tensors always make the same bytes.
+pub fn safetensors_bytes<'a>(
+    tensors: impl IntoIterator<Item = (&'a str, safetensors::Dtype, Vec<usize>, &'a [u8])>,
+    metadata: std::collections::HashMap<String, String>,
+) -> Vec<u8> {
+    let views = tensors.into_iter().map(|(name, dtype, shape, data)| {
+        let view =
+            safetensors::tensor::TensorView::new(dtype, shape, data).expect("shape matches data");
+        (name, view)
+    });
+    let bytes =
+        safetensors::serialize(views, Some(metadata)).expect("well-formed tensors serialize");
+    sorted_safetensors_header(bytes)
+}
+
+/// safetensors bytes with their JSON header's keys in sorted order, metadata included (the
+/// `safetensors` crate writes its metadata map in hash order, which changes from one process
+/// to the next). The header keeps its length, so every data offset stays valid; bytes that do
+/// not parse are returned as they are.
+fn sorted_safetensors_header(mut bytes: Vec<u8>) -> Vec<u8> {
     use std::collections::BTreeMap;
     let Some(n) = bytes
         .get(..8)

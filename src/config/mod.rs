@@ -218,7 +218,7 @@ impl Config {
     /// `key`, say, rather than an allocation failure or the OOM killer later on). `bytes` is
     /// an estimate of the peak; `what` says what needs it.
     pub fn check_memory(&self, key: &str, what: &str, bytes: f64) -> Result<()> {
-        const GIB: f64 = (1u64 << 30) as f64;
+        use crate::io::GIB;
         match crate::io::available_memory() {
             Some(free) if bytes > free as f64 => Err(self.error(
                 key,

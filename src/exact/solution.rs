@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::time::Instant;
 
-use safetensors::{Dtype, SafeTensors, tensor::TensorView};
+use safetensors::{Dtype, SafeTensors};
 use serde::Serialize;
 
 use super::grid::{ActionGrid, StateGrid};
@@ -293,19 +293,14 @@ impl Solution {
             ),
             ("alpha", Dtype::F64, vec![], le_f64(&[self.alpha])),
         ];
-        let views = buffers.iter().map(|(name, dtype, shape, data)| {
-            (
-                *name,
-                TensorView::new(*dtype, shape.clone(), data).expect("shape matches data"),
-            )
-        });
+        let views = buffers
+            .iter()
+            .map(|(name, dtype, shape, data)| (*name, *dtype, shape.clone(), &data[..]));
         let metadata = HashMap::from([
             ("format".to_string(), FORMAT.to_string()),
             ("config".to_string(), config_text.to_string()),
         ]);
-        let bytes =
-            safetensors::serialize(views, Some(metadata)).expect("well-formed tensors serialize");
-        crate::io::sorted_safetensors_header(bytes)
+        crate::io::safetensors_bytes(views, metadata)
     }
 
     /// Reads a solution directory back, bit-exactly, refusing one whose files disagree.

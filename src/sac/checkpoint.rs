@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use std::ops::Range;
 use std::path::Path;
 
-use safetensors::{Dtype, SafeTensors, tensor::TensorView};
+use safetensors::{Dtype, SafeTensors};
 use serde::{Deserialize, Serialize};
 
 use super::agent::Sac;
@@ -125,15 +125,10 @@ fn serialize(
     tensors: &[(String, Vec<usize>, Vec<u8>)],
     metadata: HashMap<String, String>,
 ) -> Vec<u8> {
-    let views = tensors.iter().map(|(n, shape, data)| {
-        (
-            n.as_str(),
-            TensorView::new(Dtype::F32, shape.clone(), data).expect("shape matches data"),
-        )
-    });
-    let bytes =
-        safetensors::serialize(views, Some(metadata)).expect("well-formed tensors serialize");
-    crate::io::sorted_safetensors_header(bytes)
+    let views = tensors
+        .iter()
+        .map(|(n, shape, data)| (n.as_str(), Dtype::F32, shape.clone(), &data[..]));
+    crate::io::safetensors_bytes(views, metadata)
 }
 
 /// Tensors by name: `(shape, values)`.

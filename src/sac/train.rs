@@ -128,7 +128,7 @@ pub fn check_memory(config: &Config, runs: usize) -> Result<()> {
         .iter()
         .copied()
         .fold(parts[0], |a, b| if b.1 > a.1 { b } else { a });
-    const GIB: f64 = (1u64 << 30) as f64;
+    use crate::io::GIB;
     let what = format!(
         "{}training (replay buffer {:.1} GiB, networks and optimizer {:.1} GiB, minibatch passes {:.1} GiB{})",
         if runs > 1 {
