@@ -213,6 +213,15 @@ fn divergence_stops_with_the_step_and_keeps_the_last_checkpoint() {
         "1",
     ]);
     assert_eq!(ok.code, 0, "{}", ok.stderr);
+    // Infinite rewards from the first step: the first update's Q values are NaN (this used to
+    // panic on the rows whose minimum critic could not be told).
+    let mut args = vec!["train", "--config", config.as_str(), "--out", "inf"];
+    args.extend_from_slice(TINY);
+    args.extend_from_slice(&["--set", "env.reward.angle_cost=1e300"]);
+    let run = dir.maxent(&args);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(run.stderr.contains("diverged at step"), "{}", run.stderr);
+    assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
 }
 
 #[test]
@@ -256,6 +265,16 @@ fn bad_train_and_eval_input_exits_2() {
     .unwrap();
     dir.maxent(&["eval", "--checkpoint", ckpt.to_str().unwrap()])
         .assert_bad_input(&["model.safetensors", "shape"]);
+    // A config.toml cut short: what it lost is not read as defaults.
+    train(&dir, "again", &[]);
+    let cfg = dir.path().join("again/final/config.toml");
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    std::fs::write(&cfg, &text[..text.find("[train]").unwrap()]).unwrap();
+    dir.maxent(&["eval", "--checkpoint", "again/final"])
+        .assert_bad_input(&["config.toml", "corrupt", "`train`"]);
+    std::fs::write(&cfg, "").unwrap();
+    dir.maxent(&["train", "--resume", "again/final"])
+        .assert_bad_input(&["config.toml", "corrupt"]);
 }
 
 #[test]

@@ -82,6 +82,30 @@ impl Config {
         )
     }
 
+    /// Reads a config that a checkpoint or a solution recorded. They write the resolved config,
+    /// every key of it, so a key that is missing means the file lost it (a truncated copy): it is
+    /// refused as corrupt rather than read with the default in its place.
+    pub fn load_recorded(path: &Path) -> Result<Config> {
+        let text = read(path)?;
+        let table = parse_toml(&text, path)?;
+        let config = Config::from_table(
+            table.clone(),
+            &path.display().to_string(),
+            path.parent(),
+            None,
+            &[],
+        )?;
+        match first_missing(&config.resolved, &table) {
+            Some(key) => Err(Error::input(
+                path,
+                format!(
+                    "corrupt recorded config: `{key}` is missing (a recorded config lists every key)"
+                ),
+            )),
+            None => Ok(config),
+        }
+    }
+
     /// Builds a config from a parsed table. `origin` names it in errors; relative env paths are
     /// looked up beside `dir` first.
     pub fn from_table(
@@ -349,6 +373,18 @@ fn unknown_key(o: &Override) -> Error {
         format!("--set {}", o.text),
         format!("unknown key \"{}\"", o.key()),
     )
+}
+
+/// The first key path of `full` that `part` lacks, tables compared key by key.
+fn first_missing(full: &toml::Table, part: &toml::Table) -> Option<String> {
+    full.iter()
+        .find_map(|(key, value)| match (value, part.get(key)) {
+            (_, None) => Some(key.clone()),
+            (toml::Value::Table(f), Some(toml::Value::Table(p))) => {
+                first_missing(f, p).map(|k| format!("{key}.{k}"))
+            }
+            _ => None,
+        })
 }
 
 fn config_error(origin: String, key: &str, message: impl Into<String>) -> Error {

@@ -13,10 +13,8 @@ use rand::Rng;
 
 use crate::config::check::{Checked, Invalid};
 
-/// The largest state and observation dimensions of any built-in environment (a 2-D force point
-/// mass; the pendulum observes 3 numbers).
+/// The largest state dimension of any built-in environment (a 2-D force point mass).
 pub const MAX_STATE_DIM: usize = 4;
-pub const MAX_OBS_DIM: usize = 4;
 
 /// The env files compiled into the binary, by the name a config or `--env` uses.
 pub const BUILTIN: [(&str, &str); 4] = [
@@ -234,29 +232,6 @@ impl Env {
         match self {
             Env::Pendulum(_) => false,
             Env::PointMass(p) => p.terminal(next),
-        }
-    }
-
-    /// One simulated step: `next_state`, `reward`, `terminal` and `observe` fused, given the
-    /// observation `obs` of `state` (which saves the pendulum a `sin`). Returns the reward and
-    /// whether `next` is terminal.
-    #[inline]
-    pub fn simulate(
-        &self,
-        state: &[f64],
-        obs: &[f64],
-        action: &[f64],
-        noise: &[f64],
-        next: &mut [f64],
-        next_obs: &mut [f64],
-    ) -> (f64, bool) {
-        match self {
-            Env::Pendulum(p) => (p.step_observed(state, obs, action, next, next_obs), false),
-            Env::PointMass(p) => {
-                p.next_state(state, action, noise, next);
-                p.observe(next, next_obs);
-                (p.reward(action, next), p.terminal(next))
-            }
         }
     }
 

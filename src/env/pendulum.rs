@@ -118,17 +118,15 @@ impl PendulumSpec {
     }
 }
 
-/// Gymnasium's `((x + π) mod 2π) − π` with Python's floored modulo: a value in `[−π, π)`.
+/// Gymnasium's `((x + π) % 2π) − π` with NumPy's floored modulo: `fmod` (exact in IEEE
+/// arithmetic) moved into `[0, 2π)`, so the result is NumPy's to the last bit for any angle, not
+/// only near `[−π, π)`.
 #[inline]
 pub fn angle_normalize(x: f64) -> f64 {
     const TAU: f64 = 2.0 * PI;
-    const INV_TAU: f64 = 1.0 / TAU;
-    let y = x + PI;
-    // floor(t) by truncation: `f64::floor` is a libm call on baseline x86-64 (no SSE4.1 round).
-    let t = y * INV_TAU;
-    let k = t as i64 as f64;
-    let k = if k > t { k - 1.0 } else { k };
-    y - TAU * k - PI
+    let m = (x + PI) % TAU;
+    let m = if m < 0.0 { m + TAU } else { m };
+    m - PI
 }
 
 impl Pendulum {
@@ -174,7 +172,6 @@ impl Pendulum {
         self.integrate(state, state[0].sin(), self.torque(action), next);
     }
 
-    /// The step given `sin θ` (which the previous observation already holds).
     #[inline]
     fn integrate(&self, state: &[f64], sin_theta: f64, u: f32, next: &mut [f64]) {
         let accel = self.gravity_gain * sin_theta + f64::from(self.torque_gain * u);
@@ -199,29 +196,14 @@ impl Pendulum {
             + f64::from(self.action_cost * (u * u)))
     }
 
-    /// One simulated step that reuses the observation of `state` (`obs[1] = sin θ`), so each
-    /// step costs one `sin_cos` instead of a `sin` and a `sin_cos`. Returns the reward.
-    #[inline]
-    pub fn step_observed(
-        &self,
-        state: &[f64],
-        obs: &[f64],
-        action: &[f64],
-        next: &mut [f64],
-        next_obs: &mut [f64],
-    ) -> f64 {
-        let u = self.torque(action);
-        self.integrate(state, obs[1], u, next);
-        self.observe(next, next_obs);
-        self.cost(state, u)
-    }
-
+    /// `[cos θ, sin θ, θ̇]` rounded to float32, as Gymnasium returns it (`dtype=np.float32`), so
+    /// a rollout prints Gymnasium's observations bit for bit; the agent reads float32 anyway.
     #[inline]
     pub fn observe(&self, state: &[f64], obs: &mut [f64]) {
         let (s, c) = libm::sincos(state[0]);
-        obs[0] = c;
-        obs[1] = s;
-        obs[2] = state[1];
+        obs[0] = f64::from(c as f32);
+        obs[1] = f64::from(s as f32);
+        obs[2] = f64::from(state[1] as f32);
     }
 }
 
@@ -237,6 +219,19 @@ mod tests {
         assert!((angle_normalize(-4.0) - (-4.0 + 2.0 * PI)).abs() < 1e-12);
         assert!((angle_normalize(PI) + PI).abs() < 1e-12);
         assert!((angle_normalize(13.0) - (13.0 - 4.0 * PI)).abs() < 1e-12);
+        // Python's ((x + math.pi) % (2 * math.pi)) - math.pi, far from [−π, π): the same bits
+        for (x, python) in [
+            (1e300, 2.418165953062772),
+            (-1e300, -2.418165953062772),
+            (1e17, -1.901909558165098),
+            (-3e9, -1.7321865384451094),
+            (123456.789, -1.5191007716906917),
+            (-98765.4321, -0.04225644409459406),
+            (7.0 * PI, -PI),
+            (-19.5, -0.6504440784612413),
+        ] {
+            assert_eq!(angle_normalize(x), python, "x = {x}");
+        }
     }
 
     #[test]

@@ -3,7 +3,7 @@
 use rand::Rng;
 use rand_distr::StandardNormal;
 
-use super::{Env, MAX_OBS_DIM, MAX_STATE_DIM};
+use super::{Env, MAX_STATE_DIM};
 
 /// What one step returns besides the observation. `terminated` means the next state is
 /// absorbing (its value is 0); `truncated` means the time limit cut the episode and the next
@@ -20,8 +20,6 @@ pub struct Transition {
 pub struct Simulator {
     env: Env,
     state: [f64; MAX_STATE_DIM],
-    /// The observation of `state`, kept for [`Env::simulate`].
-    obs: [f64; MAX_OBS_DIM],
     steps: usize,
     noisy: bool,
 }
@@ -32,7 +30,6 @@ impl Simulator {
         Simulator {
             env,
             state: [0.0; MAX_STATE_DIM],
-            obs: [0.0; MAX_OBS_DIM],
             steps: 0,
             noisy,
         }
@@ -73,8 +70,7 @@ impl Simulator {
     fn start(&mut self, obs: &mut [f64]) {
         self.steps = 0;
         let (n, m) = (self.env.state_dim(), self.env.obs_dim());
-        self.env.observe(&self.state[..n], &mut self.obs[..m]);
-        obs.copy_from_slice(&self.obs[..m]);
+        self.env.observe(&self.state[..n], &mut obs[..m]);
     }
 
     /// Applies `action` (clipped by the env), draws the transition noise if any, and writes the

@@ -306,7 +306,7 @@ impl Solution {
     /// Reads a solution directory back, bit-exactly, refusing one whose files disagree.
     pub fn load(dir: &Path) -> Result<Solution> {
         let config_path = dir.join("config.toml");
-        let config = Config::load(&config_path, &[])?;
+        let config = Config::load_recorded(&config_path)?;
         let alpha = Self::alpha_of(&config)?;
         let path = dir.join("solution.safetensors");
         let bytes = std::fs::read(&path).map_err(|e| match e.kind() {

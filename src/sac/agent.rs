@@ -433,10 +433,13 @@ impl Sac {
             .sum::<f64>()
             / n as f64;
         ws.min_rows.clear();
+        // Every row in exactly one part, a NaN one too (critic 1's), so that a diverged update
+        // reaches the divergence check instead of a short partition.
+        let first_is_min = |k: usize| q0[k] <= q1[k];
         ws.min_rows
-            .extend((0..n).filter(|&k| q0[k] <= q1[k]).map(|k| (0, k)));
+            .extend((0..n).filter(|&k| first_is_min(k)).map(|k| (0, k)));
         ws.min_rows
-            .extend((0..n).filter(|&k| q0[k] > q1[k]).map(|k| (1, k)));
+            .extend((0..n).filter(|&k| !first_is_min(k)).map(|k| (1, k)));
         // (3) ∂L/∂[s | ã], half the rows a thread.
         {
             let (caches, critic) = (&ws.critic, &self.critic);

@@ -315,7 +315,7 @@ pub fn load_config(dir: &Path) -> Result<Config> {
     if !dir.is_dir() {
         return Err(Error::input(dir, "no such checkpoint directory"));
     }
-    Config::load(&dir.join("config.toml"), &[])
+    Config::load_recorded(&dir.join("config.toml"))
 }
 
 /// The agent of a checkpoint's model file (networks and α; optimizers fresh).
