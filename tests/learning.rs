@@ -63,12 +63,12 @@ fn multigoal_reaches_a_goal_in_most_episodes() {
     assert!(reached >= 16, "{reached} of 20 reached a goal");
 }
 
-/// `configs/pendulum_fixed_alpha.toml` (α = 1, 40 000 steps at lr 3e-4, seed 0) compared with
-/// its exact solution. Last measured, on visited states: KL(π_learned‖π*) 0.0482 nats and soft
-/// regret 2.37% of mean |V*| (issue #5's targets: 0.05 and 2%), while the critic sat 25 below its
-/// own policy's true soft value (58 at 20 000 steps: see README). From 30 000 steps on the regret
-/// moves between 2.1% and 2.6% from one checkpoint to the next (seeds 0 and 1; at lr 1e-3,
-/// between 2.5% and 3.4%): pinned with margins above that band.
+/// `configs/pendulum_fixed_alpha.toml` (α = 1, 80 000 steps at lr 3e-4, seed 0) compared with
+/// its exact solution. Last measured, on visited states: KL(π_learned‖π*) 0.0424 nats and soft
+/// regret 1.97% of mean |V*| (issue #5's targets: 0.05 and 2%; seeds 1 and 2: 0.037 / 1.92% and
+/// 0.037 / 1.77%), with the critic 7 below its own policy's true soft value (25 at 40 000 steps:
+/// see README). From 60 000 steps on, the regret of seeds 0–2 moves between 1.6% and 2.2% from one
+/// checkpoint to the next and the KL between 0.036 and 0.046: pinned with margins above that band.
 #[test]
 fn fixed_alpha_pendulum_is_close_to_the_exact_policy() {
     let dir = Dir::new();
@@ -100,8 +100,8 @@ fn fixed_alpha_pendulum_is_close_to_the_exact_policy() {
         "fixed α = 1: visited KL {kl:.4} nats, soft regret {:.2}% of mean |V*|",
         100.0 * regret
     );
-    assert!(kl <= 0.06, "KL {kl}");
-    assert!(regret <= 0.03, "soft regret {regret}");
+    assert!(kl <= 0.055, "KL {kl}");
+    assert!(regret <= 0.025, "soft regret {regret}");
     assert!(r["soft_regret_mean"].as_f64().unwrap() >= -1e-6);
     // π* fitted by a tanh-Gaussian, state by state: no policy beats π*, and this one is the
     // class's own share of the regret (1.32% here).
