@@ -104,12 +104,30 @@ fn cgroup_headroom() -> Option<u64> {
 /// GiB in bytes, for memory figures.
 pub const GIB: f64 = (1u64 << 30) as f64;
 
+/// The metadata key of a file's checksum: CRC-32 of every tensor's name and bytes, in name order.
+const CHECKSUM_KEY: &str = "crc32";
+
+fn tensors_checksum<'a>(tensors: impl IntoIterator<Item = (&'a str, &'a [u8])>) -> String {
+    let mut sorted: Vec<_> = tensors.into_iter().collect();
+    sorted.sort_unstable_by_key(|(name, _)| *name);
+    let mut hasher = crc32fast::Hasher::new();
+    for (name, data) in sorted {
+        hasher.update(name.as_bytes());
+        hasher.update(data);
+    }
+    format!("{:08x}", hasher.finalize())
+}
+
 /// A safetensors file of `(name, dtype, shape, little-endian data)` tensors and `metadata`, its
-/// header written with sorted keys so that the same tensors always make the same bytes.
+/// header written with sorted keys so that the same tensors always make the same bytes, and a
+/// checksum of the tensors in the metadata, which [`verify_safetensors`] checks on reading.
 pub fn safetensors_bytes<'a>(
     tensors: impl IntoIterator<Item = (&'a str, safetensors::Dtype, Vec<usize>, &'a [u8])>,
-    metadata: std::collections::HashMap<String, String>,
+    mut metadata: std::collections::HashMap<String, String>,
 ) -> Vec<u8> {
+    let tensors: Vec<_> = tensors.into_iter().collect();
+    let checksum = tensors_checksum(tensors.iter().map(|(name, _, _, data)| (*name, *data)));
+    metadata.insert(CHECKSUM_KEY.into(), checksum);
     let views = tensors.into_iter().map(|(name, dtype, shape, data)| {
         let view =
             safetensors::tensor::TensorView::new(dtype, shape, data).expect("shape matches data");
@@ -118,6 +136,31 @@ pub fn safetensors_bytes<'a>(
     let bytes =
         safetensors::serialize(views, Some(metadata)).expect("well-formed tensors serialize");
     sorted_safetensors_header(bytes)
+}
+
+/// Checks the tensors read from a file against the checksum [`safetensors_bytes`] wrote into its
+/// metadata: `Err` names the mismatch (a byte changed after writing). A file without one (not
+/// written by maxent) passes.
+pub fn verify_safetensors(
+    tensors: &safetensors::SafeTensors,
+    metadata: &std::collections::HashMap<String, String>,
+) -> std::result::Result<(), String> {
+    let Some(expected) = metadata.get(CHECKSUM_KEY) else {
+        return Ok(());
+    };
+    let views = tensors.tensors();
+    let found = tensors_checksum(
+        views
+            .iter()
+            .map(|(name, view)| (name.as_str(), view.data())),
+    );
+    if &found == expected {
+        Ok(())
+    } else {
+        Err(format!(
+            "checksum mismatch (CRC-32 {found}, written {expected}): its data changed after it was written"
+        ))
+    }
 }
 
 /// safetensors bytes with their JSON header's keys in sorted order, metadata included (the

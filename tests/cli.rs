@@ -594,6 +594,17 @@ fn solve_refuses_auto_alpha_and_query_refuses_bad_solutions() {
     std::fs::write(&path, b"not a safetensors file").unwrap();
     dir.maxent(&["query", "--exact", "b", "--state", "0,0"])
         .assert_bad_input(&["solution.safetensors", "corrupt"]);
+    // One bit flipped in a value.
+    solve_small(&dir, "c", &[]);
+    let ok = dir.maxent(&["query", "--exact", "c", "--state", "0,0"]);
+    assert_eq!(ok.code, 0, "{}", ok.stderr);
+    let path = dir.path().join("c/solution.safetensors");
+    let mut bytes = std::fs::read(&path).unwrap();
+    let at = bytes.len() - 8;
+    bytes[at] ^= 1;
+    std::fs::write(&path, &bytes).unwrap();
+    dir.maxent(&["query", "--exact", "c", "--state", "0,0"])
+        .assert_bad_input(&["solution.safetensors", "checksum"]);
     // A config.toml cut short.
     let cfg = dir.path().join("a/config.toml");
     let text = std::fs::read_to_string(&cfg).unwrap();

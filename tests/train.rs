@@ -265,8 +265,18 @@ fn bad_train_and_eval_input_exits_2() {
     .unwrap();
     dir.maxent(&["eval", "--checkpoint", ckpt.to_str().unwrap()])
         .assert_bad_input(&["model.safetensors", "shape"]);
-    // A config.toml cut short: what it lost is not read as defaults.
     train(&dir, "again", &[]);
+    // One bit flipped in a weight: the file's checksum catches it.
+    let model = dir.path().join("again/final/model.safetensors");
+    let mut bytes = std::fs::read(&model).unwrap();
+    let at = bytes.len() - 100;
+    bytes[at] ^= 1;
+    std::fs::write(&model, &bytes).unwrap();
+    dir.maxent(&["eval", "--checkpoint", "again/final"])
+        .assert_bad_input(&["model.safetensors", "corrupt", "checksum"]);
+    bytes[at] ^= 1;
+    std::fs::write(&model, &bytes).unwrap();
+    // A config.toml cut short: what it lost is not read as defaults.
     let cfg = dir.path().join("again/final/config.toml");
     let text = std::fs::read_to_string(&cfg).unwrap();
     std::fs::write(&cfg, &text[..text.find("[train]").unwrap()]).unwrap();

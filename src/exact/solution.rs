@@ -333,6 +333,7 @@ impl Solution {
             ));
         }
         let tensors = SafeTensors::deserialize(&bytes).map_err(|e| corrupt(e.to_string()))?;
+        crate::io::verify_safetensors(&tensors, &info).map_err(corrupt)?;
         let (grid, actions) = Self::grids(&config);
         let f64s = |name: &str| -> Result<(Vec<usize>, Vec<f64>)> {
             let t = tensors

@@ -146,6 +146,7 @@ pub fn read_f32(path: &Path) -> Result<(Tensors, HashMap<String, String>)> {
     let (_, meta) = SafeTensors::read_metadata(&bytes).map_err(|e| corrupt(e.to_string()))?;
     let metadata = meta.metadata().clone().unwrap_or_default();
     let tensors = SafeTensors::deserialize(&bytes).map_err(|e| corrupt(e.to_string()))?;
+    crate::io::verify_safetensors(&tensors, &metadata).map_err(corrupt)?;
     let mut out = HashMap::new();
     for (name, view) in tensors.tensors() {
         if view.dtype() != Dtype::F32 {
