@@ -21,6 +21,17 @@ pub fn train(
     let base = Config::load(path, sets)?;
     check_trainable(&base)?;
     let seeds = seeds.unwrap_or_else(|| vec![seed.unwrap_or(base.seed)]);
+    let repeated = (1..seeds.len()).find(|&i| seeds[..i].contains(&seeds[i]));
+    if let Some(i) = repeated {
+        let list: Vec<String> = seeds.iter().map(u64::to_string).collect();
+        return Err(Error::argument(
+            format!("--seeds {}", list.join(",")),
+            format!(
+                "seed {} appears twice (each seed trains into a run dir of its own)",
+                seeds[i]
+            ),
+        ));
+    }
     let several = seeds.len() > 1;
     let mut jobs = Vec::new();
     for &s in &seeds {

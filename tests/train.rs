@@ -239,6 +239,9 @@ fn bad_train_and_eval_input_exits_2() {
     dir.maxent(&["train", "--config", &config, "--set", "train.batch_size=0"])
         .assert_bad_input(&["train.batch_size"]);
     dir.maxent(&["train"]).assert_bad_input(&["required"]);
+    // Two runs of one seed would write into one run dir at once.
+    dir.maxent(&["train", "--config", &config, "--seeds", "3,1,3"])
+        .assert_bad_input(&["--seeds 3,1,3", "seed 3 appears twice"]);
     dir.maxent(&["eval", "--checkpoint", "nowhere"])
         .assert_bad_input(&["nowhere"]);
     train(&dir, "run", &[]);
