@@ -6,7 +6,7 @@
 //! r   = −(angle_normalize(θ)² + 0.1·θ̇² + 0.001·u²)          (from the state before the step)
 //! θ̇'  = clip(θ̇ + (3g/(2l)·sin θ + 3/(m l²)·u)·dt, ±max_speed)
 //! θ'  = θ + θ̇'·dt
-//! obs = [cos θ', sin θ', θ̇']
+//! obs = [cos θ', sin θ', θ̇']                               (rounded to float32)
 //! ```
 //!
 //! Reset is uniform on `[−init_theta, init_theta] × [−init_theta_dot, init_theta_dot]`
