@@ -120,7 +120,7 @@ fn tensors_checksum<'a>(tensors: impl IntoIterator<Item = (&'a str, &'a [u8])>) 
 
 /// A safetensors file of `(name, dtype, shape, little-endian data)` tensors and `metadata`, its
 /// header written with sorted keys so that the same tensors always make the same bytes, and a
-/// checksum of the tensors in the metadata, which [`verify_safetensors`] checks on reading.
+/// checksum of the tensors in the metadata, which [`read_safetensors`] checks.
 pub fn safetensors_bytes<'a>(
     tensors: impl IntoIterator<Item = (&'a str, safetensors::Dtype, Vec<usize>, &'a [u8])>,
     mut metadata: std::collections::HashMap<String, String>,
@@ -138,29 +138,36 @@ pub fn safetensors_bytes<'a>(
     sorted_safetensors_header(bytes)
 }
 
-/// Checks the tensors read from a file against the checksum [`safetensors_bytes`] wrote into its
-/// metadata: `Err` names the mismatch (a byte changed after writing). A file without one (not
+/// Parses safetensors `bytes` into their tensors and metadata, and checks the tensors against the
+/// checksum [`safetensors_bytes`] wrote into the metadata. `Err` says what is wrong: not
+/// safetensors, cut short, or a byte changed after writing. A file without a checksum (not
 /// written by maxent) passes.
-pub fn verify_safetensors(
-    tensors: &safetensors::SafeTensors,
-    metadata: &std::collections::HashMap<String, String>,
-) -> std::result::Result<(), String> {
-    let Some(expected) = metadata.get(CHECKSUM_KEY) else {
-        return Ok(());
-    };
-    let views = tensors.tensors();
-    let found = tensors_checksum(
-        views
-            .iter()
-            .map(|(name, view)| (name.as_str(), view.data())),
-    );
-    if &found == expected {
-        Ok(())
-    } else {
-        Err(format!(
-            "checksum mismatch (CRC-32 {found}, written {expected}): its data changed after it was written"
-        ))
+pub fn read_safetensors(
+    bytes: &[u8],
+) -> std::result::Result<
+    (
+        safetensors::SafeTensors<'_>,
+        std::collections::HashMap<String, String>,
+    ),
+    String,
+> {
+    let (_, header) = safetensors::SafeTensors::read_metadata(bytes).map_err(|e| e.to_string())?;
+    let metadata = header.metadata().clone().unwrap_or_default();
+    let tensors = safetensors::SafeTensors::deserialize(bytes).map_err(|e| e.to_string())?;
+    if let Some(expected) = metadata.get(CHECKSUM_KEY) {
+        let views = tensors.tensors();
+        let found = tensors_checksum(
+            views
+                .iter()
+                .map(|(name, view)| (name.as_str(), view.data())),
+        );
+        if &found != expected {
+            return Err(format!(
+                "checksum mismatch (CRC-32 {found}, written {expected}): its data changed after it was written"
+            ));
+        }
     }
+    Ok((tensors, metadata))
 }
 
 /// safetensors bytes with their JSON header's keys in sorted order, metadata included (the

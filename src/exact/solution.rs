@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::time::Instant;
 
-use safetensors::{Dtype, SafeTensors};
+use safetensors::Dtype;
 use serde::Serialize;
 
 use super::grid::{ActionGrid, StateGrid};
@@ -317,8 +317,7 @@ impl Solution {
         })?;
         let corrupt =
             |why: String| Error::input(&path, format!("corrupt or foreign solution: {why}"));
-        let (_, meta) = SafeTensors::read_metadata(&bytes).map_err(|e| corrupt(e.to_string()))?;
-        let info = meta.metadata().clone().unwrap_or_default();
+        let (tensors, info) = crate::io::read_safetensors(&bytes).map_err(corrupt)?;
         if info.get("format").map(String::as_str) != Some(FORMAT) {
             return Err(corrupt("not written by maxent solve".into()));
         }
@@ -332,8 +331,6 @@ impl Solution {
                 ),
             ));
         }
-        let tensors = SafeTensors::deserialize(&bytes).map_err(|e| corrupt(e.to_string()))?;
-        crate::io::verify_safetensors(&tensors, &info).map_err(corrupt)?;
         let (grid, actions) = Self::grids(&config);
         let f64s = |name: &str| -> Result<(Vec<usize>, Vec<f64>)> {
             let t = tensors

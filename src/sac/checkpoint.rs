@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use std::ops::Range;
 use std::path::Path;
 
-use safetensors::{Dtype, SafeTensors};
+use safetensors::Dtype;
 use serde::{Deserialize, Serialize};
 
 use super::agent::Sac;
@@ -143,10 +143,7 @@ pub fn read_f32(path: &Path) -> Result<(Tensors, HashMap<String, String>)> {
         _ => Error::input(path, e.to_string()),
     })?;
     let corrupt = |why: String| Error::input(path, format!("corrupt checkpoint file: {why}"));
-    let (_, meta) = SafeTensors::read_metadata(&bytes).map_err(|e| corrupt(e.to_string()))?;
-    let metadata = meta.metadata().clone().unwrap_or_default();
-    let tensors = SafeTensors::deserialize(&bytes).map_err(|e| corrupt(e.to_string()))?;
-    crate::io::verify_safetensors(&tensors, &metadata).map_err(corrupt)?;
+    let (tensors, metadata) = crate::io::read_safetensors(&bytes).map_err(corrupt)?;
     let mut out = HashMap::new();
     for (name, view) in tensors.tensors() {
         if view.dtype() != Dtype::F32 {
