@@ -331,7 +331,7 @@ pub fn query(
     for dir in checkpoints {
         let (config, mut sac) = checkpoint::load_actor_and_critics(dir)?;
         let x = crate::rollout::parse_vector("--state", state, config.env.state_dim())?;
-        let q = crate::compare::query_learned(&mut sac, &config.env, &x, 4096, 0);
+        let q = crate::compare::learned::query(&mut sac, &config.env, &x, 4096, 0);
         sources.push(tag(
             serde_json::to_value(&q).expect("plain data"),
             "checkpoint",

@@ -37,6 +37,16 @@ pub enum Error {
         tolerance: f64,
         iterations: usize,
     },
+    /// Exact soft policy evaluation (a linear solve) stopped above its tolerance.
+    #[error(
+        "exact soft policy evaluation of {what} did not converge: linear residual {residual:.3e} > tolerance {tolerance:e} after {iterations} BiCGSTAB iterations"
+    )]
+    PolicyEvaluation {
+        what: String,
+        residual: f64,
+        tolerance: f64,
+        iterations: usize,
+    },
     /// A loss or weight became NaN or infinite.
     #[error("diverged at step {step}: {what} = {value} (the last good checkpoint is untouched)")]
     Diverged { step: u64, what: String, value: f64 },
@@ -61,6 +71,7 @@ impl Error {
             self,
             Error::Write { .. }
                 | Error::NotConverged { .. }
+                | Error::PolicyEvaluation { .. }
                 | Error::Diverged { .. }
                 | Error::Interrupted { .. }
                 | Error::Tensor(_)

@@ -7,14 +7,16 @@ pub mod config;
 pub mod env;
 pub mod error;
 pub mod exact;
+pub mod heatmap;
 pub mod io;
+pub mod math;
 pub mod objective;
 pub mod plot;
 pub mod progress;
-pub mod report;
 pub mod rng;
 pub mod rollout;
 pub mod sac;
+pub mod tanh_gaussian;
 
 pub use config::Config;
 pub use env::Env;

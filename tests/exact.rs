@@ -320,8 +320,8 @@ fn inference_is_optimistic_on_noisy_dynamics_and_its_policy_earns_less() {
     let truth = maxent.bellman(&mdp); // the real (expected-value) dynamics
     let pi_maxent = truth.policy(maxent.v0());
     let pi_inference = inference.bellman(&mdp).policy(inference.v0());
-    let v_of_maxent = truth.evaluate(&pi_maxent, 1e-10);
-    let v_of_inference = truth.evaluate(&pi_inference, 1e-10);
+    let v_of_maxent = truth.evaluate(&pi_maxent, 1e-10).unwrap();
+    let v_of_inference = truth.evaluate(&pi_inference, 1e-10).unwrap();
     let start = maxent.grid.len() / 2; // x = 0
     for s in 0..mdp.n_states {
         // Soft policy evaluation of the optimal policy gives back V*.
@@ -439,4 +439,42 @@ fn multigoal_optimal_policy_at_the_origin_has_four_modes() {
         );
     }
     assert!(axis > 20.0 * center && axis > 20.0 * diagonal);
+}
+
+/// Soft policy evaluation is a linear solve, `(I − γ·P_π)·V = r_π − α·Σ p·log p + α·log Δa`: one
+/// that stops above its tolerance says so, with the true residual of what it reached, instead of
+/// handing back an unconverged V.
+#[test]
+fn a_policy_evaluation_that_does_not_converge_is_reported() {
+    let s = noisy("maxent");
+    let mdp = s.mdp();
+    let bellman = s.bellman(&mdp);
+    let pi = bellman.policy(s.v0());
+    let err = bellman.evaluate_within(&pi, 1e-10, 3).unwrap_err();
+    eprintln!("after 3 iterations: {err:?}");
+    assert!(
+        !err.converged && err.iterations == 3 && err.residual > 1e-10,
+        "{err:?}"
+    );
+    let v = bellman.evaluate_within(&pi, 1e-10, 20_000).unwrap();
+    assert!((v[120] - s.v0()[120]).abs() < 1e-6);
+}
+
+/// A solve that runs out of `max_iterations` saves its last V and reports that V's own residual
+/// `‖TV − V‖∞`, not the residual before its last step.
+#[test]
+fn an_unconverged_solve_reports_the_residual_of_the_v_it_returns() {
+    for iterations in [1, 2, 3] {
+        let cfg = config(&format!(
+            "env = \"pendulum\"\n[objective]\nalpha = 0.5\n[solver]\nstates = [41, 41]\nactions = [11]\ntolerance = 1e-12\nmax_iterations = {iterations}"
+        ));
+        let (solution, summary) = Solution::solve(&cfg, |_, _| {}).unwrap();
+        assert!(!summary.stats.converged);
+        let mdp = solution.mdp();
+        let v = solution.v0();
+        let mut tv = vec![0.0; v.len()];
+        let residual = solution.bellman(&mdp).sweep(v, v, &mut tv);
+        eprintln!("{iterations} Newton steps: residual {residual:.3e}");
+        assert_eq!(summary.stats.residual, residual, "{iterations} iterations");
+    }
 }

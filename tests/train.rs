@@ -458,6 +458,98 @@ fn compare_reports_against_a_solution_and_refuses_mismatches() {
         .assert_bad_input(&["different environments"]);
 }
 
+/// `compare` and `query` read a checkpoint's config and networks only: without its optimizer
+/// state they still answer. A learned α is named in the refusal at full precision, so solving at
+/// the printed value makes the pair comparable, however small α is (at six decimals a learned
+/// 1.2e-5 would print as 0.000012, 4% off, and be refused again).
+#[test]
+fn compare_reads_only_the_model_and_names_a_learned_alpha_exactly() {
+    let dir = Dir::new();
+    train(
+        &dir,
+        "run",
+        &[
+            "--set",
+            "objective.alpha=\"auto\"",
+            "--set",
+            "agent.init_alpha=1.234567e-5",
+        ],
+    );
+    std::fs::remove_file(dir.path().join("run/final/optimizer.safetensors")).unwrap();
+    let config = repo("configs/pendulum.toml");
+    let solve = |out: &str, alpha: &str| {
+        let alpha = format!("objective.alpha={alpha}");
+        let args = [
+            "solve",
+            "--config",
+            &config,
+            "--out",
+            out,
+            "--set",
+            &alpha,
+            "--set",
+            "solver.states=[31,31]",
+            "--set",
+            "solver.actions=[11]",
+        ];
+        assert_eq!(dir.maxent(&args).code, 0, "solve at {alpha}");
+    };
+    solve("unit", "1.0");
+    let refused = dir.maxent(&["compare", "--checkpoint", "run/final", "--exact", "unit"]);
+    refused.assert_bad_input(&["learned alpha", "--set objective.alpha="]);
+    let printed = refused
+        .stderr
+        .split("--set objective.alpha=")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap()
+        .to_string();
+    let learned: f64 = printed.parse().unwrap();
+    assert!(learned > 1e-6 && learned < 1e-4, "learned α {learned}");
+    solve("learned", &printed);
+    let r = dir.maxent(&[
+        "compare",
+        "--checkpoint",
+        "run/final",
+        "--exact",
+        "learned",
+        "--out",
+        "cmp",
+        "--episodes",
+        "1",
+        "--states",
+        "10",
+        "--json",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let r = r.json();
+    assert_eq!(r["alpha_source"], "learned");
+    assert_eq!(r["alpha"].as_f64().unwrap(), learned);
+    let q = dir.maxent(&[
+        "query",
+        "--checkpoint",
+        "run/final",
+        "--state",
+        "0.5,0",
+        "--json",
+    ]);
+    assert_eq!(q.code, 0, "{}", q.stderr);
+    // Eval needs the policy only; resuming needs the optimizer and says so.
+    assert_eq!(
+        dir.maxent(&["eval", "--checkpoint", "run/final", "--episodes", "1"])
+            .code,
+        0
+    );
+    dir.maxent(&[
+        "train",
+        "--resume",
+        "run/final",
+        "--set",
+        "train.total_steps=700",
+    ])
+    .assert_bad_input(&["optimizer.safetensors"]);
+}
+
 #[test]
 fn plot_draws_learning_curves_of_several_runs() {
     let dir = Dir::new();

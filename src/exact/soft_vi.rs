@@ -9,7 +9,11 @@
 //!           = α·log (1/|A|)·Σ_a exp(Q(s,a)/α)·Δa     (uniform prior, |A| = n_actions·Δa)
 //! ```
 //!
-//! The `log Δa` term makes tabular values approximate the continuous ones directly.
+//! The `log Δa` term makes tabular values approximate the continuous ones directly. The `maxent`
+//! backup is the soft Bellman equation of maximum-entropy RL (Haarnoja, Tang, Abbeel, Levine
+//! 2017, arXiv:1702.08165, eqs. 2–4); `inference` is the backward message of the optimality
+//! graphical model (Levine 2018, arXiv:1805.00909, §2.3 eqs. 4–6), which the variational
+//! treatment there (§2.4, eq. 10) turns back into `maxent`.
 //!
 //! Discounted problems are solved by Newton's method on `V = TV` (for `maxent` this is soft
 //! policy iteration): `V ← V + (I − J)⁻¹(TV − V)` with `J = ∂TV/∂V = γ·Σ_a π(a|s)·P̃(·|s,a)`,
@@ -20,8 +24,9 @@
 
 use rayon::prelude::*;
 
-use super::linear::{Rows, Sparse, solve_i_minus};
+use super::linear::{LinearSolve, Rows, Sparse, solve_i_minus};
 use super::mdp::TabularMdp;
+use crate::math;
 use crate::objective::{ActionPrior, Backup};
 
 /// The soft Bellman operator of one MDP and objective.
@@ -47,14 +52,6 @@ pub struct SolveStats {
     /// `‖TV − V‖∞` of the returned V (0 for a finite horizon: the recursion is exact).
     pub residual: f64,
     pub converged: bool,
-}
-
-/// `α·log Σ exp(x/α)`, stably.
-#[inline]
-fn soft_max_raw(alpha: f64, x: &[f64]) -> f64 {
-    let m = x.iter().fold(f64::NEG_INFINITY, |m, &v| m.max(v));
-    let sum: f64 = x.iter().map(|&v| ((v - m) / alpha).exp()).sum();
-    m + alpha * sum.ln()
 }
 
 impl<'a> SoftBellman<'a> {
@@ -85,19 +82,9 @@ impl<'a> SoftBellman<'a> {
     fn continuation(&self, v: &[f64], k: usize) -> f64 {
         match self.backup {
             Backup::Maxent => self.mdp.outcomes(k).map(|o| o.prob * o.value(v)).sum(),
-            Backup::Inference => {
-                let a = self.alpha;
-                let m = self
-                    .mdp
-                    .outcomes(k)
-                    .fold(f64::NEG_INFINITY, |m, o| m.max(o.value(v)));
-                let sum: f64 = self
-                    .mdp
-                    .outcomes(k)
-                    .map(|o| o.prob * ((o.value(v) - m) / a).exp())
-                    .sum();
-                m + a * sum.ln()
-            }
+            Backup::Inference => math::weighted_soft_max(self.alpha, || {
+                self.mdp.outcomes(k).map(|o| (o.prob, o.value(v)))
+            }),
         }
     }
 
@@ -128,21 +115,16 @@ impl<'a> SoftBellman<'a> {
         }
     }
 
-    /// `V(s)` from `Q(s, ·)`: `α·log Σ_a exp(Q/α) + α·shift`.
+    /// `V(s)` from `Q(s, ·)`: `α·log Σ_a exp(Q/α) + α·shift`, the midpoint rule for
+    /// `α·log ∫ exp(Q/α) da` (shift `log Δa`; Levine 2018, arXiv:1805.00909, eq. 8).
     #[inline]
     pub fn soft_max(&self, q: &[f64]) -> f64 {
-        soft_max_raw(self.alpha, q) + self.alpha * self.shift
+        math::soft_max(self.alpha, q) + self.alpha * self.shift
     }
 
     /// The policy's cell probabilities `π(a|s)·Δa = softmax(Q/α)` (they sum to 1).
     pub fn policy_from_q(&self, q: &[f64], p: &mut [f64]) {
-        let m = q.iter().fold(f64::NEG_INFINITY, |m, &v| m.max(v));
-        let mut sum = 0.0;
-        for (p, &q) in p.iter_mut().zip(q) {
-            *p = ((q - m) / self.alpha).exp();
-            sum += *p;
-        }
-        p.iter_mut().for_each(|p| *p /= sum);
+        math::softmax_into(self.alpha, q, p);
     }
 
     /// `out = T(next)`; returns `‖out − current‖∞`.
@@ -220,7 +202,7 @@ impl<'a> SoftBellman<'a> {
             progress(it, residual);
             if residual <= tolerance {
                 stats.converged = true;
-                break;
+                return (v, stats);
             }
             if residual > previous {
                 // An inexact linear solve overshot: fall back to a plain value-iteration step.
@@ -229,11 +211,16 @@ impl<'a> SoftBellman<'a> {
                 let b: Vec<f64> = tv.iter().zip(&v).map(|(t, v)| t - v).collect();
                 let tol = (0.01 * tolerance).max(1e-3 * residual * residual.min(1.0));
                 let mut delta = vec![0.0; ns];
-                stats.linear_iterations += solve_i_minus(&jac, &b, &mut delta, tol, 5_000);
+                stats.linear_iterations +=
+                    solve_i_minus(&jac, &b, &mut delta, tol, 5_000).iterations;
                 v.iter_mut().zip(&delta).for_each(|(v, d)| *v += d);
             }
             previous = residual;
         }
+        // Out of iterations: the residual reported is that of the V returned, after its last step.
+        let mut tv = vec![0.0; ns];
+        stats.residual = self.sweep(&v, &v, &mut tv);
+        stats.sweeps += 1;
         (v, stats)
     }
 
@@ -263,8 +250,21 @@ impl<'a> SoftBellman<'a> {
 
     /// The soft value of a fixed policy under the true (expected-value) dynamics:
     /// `V^π(s) = Σ_a p(a|s)·[r(s,a) + γ·E V^π(s') − α·log p(a|s)] + α·shift`, with `p` the
-    /// policy's cell probabilities (`n_states × n_actions`). Solved to `tolerance` (sup norm).
-    pub fn evaluate(&self, policy: &[f64], tolerance: f64) -> Vec<f64> {
+    /// policy's cell probabilities (`n_states × n_actions`): the entropy term is that of the
+    /// piecewise-constant density `p/Δa` the cell probabilities stand for, as the solver's own V.
+    /// Solved by BiCGSTAB to `tolerance` (sup norm of the linear residual) within 20 000
+    /// iterations, or an error saying how far it got.
+    pub fn evaluate(&self, policy: &[f64], tolerance: f64) -> Result<Vec<f64>, LinearSolve> {
+        self.evaluate_within(policy, tolerance, 20_000)
+    }
+
+    /// [`SoftBellman::evaluate`] with at most `max_iterations` BiCGSTAB iterations.
+    pub fn evaluate_within(
+        &self,
+        policy: &[f64],
+        tolerance: f64,
+        max_iterations: usize,
+    ) -> Result<Vec<f64>, LinearSolve> {
         let (ns, na) = (self.mdp.n_states, self.mdp.n_actions);
         // The real dynamics take expectations: the maxent gradient is the transition matrix.
         let truth = SoftBellman {
@@ -296,8 +296,8 @@ impl<'a> SoftBellman<'a> {
             .collect();
         let jac = Sparse::from_blocks(blocks);
         let mut v = b.clone();
-        solve_i_minus(&jac, &b, &mut v, tolerance, 20_000);
-        v
+        let solve = solve_i_minus(&jac, &b, &mut v, tolerance, max_iterations);
+        if solve.converged { Ok(v) } else { Err(solve) }
     }
 
     /// The optimal policy's cell probabilities at every state, from values `v` of the next step.

@@ -12,11 +12,11 @@
 use rand::Rng as _;
 
 use super::dense::{Cache, Layout, backward, both, forward, input_grad_rows};
-use super::nets::{LOG_STD_MAX, LOG_STD_MIN};
 use super::optim::Adam;
 use crate::config::{Config, TargetEntropy};
 use crate::objective::Temperature;
 use crate::rng::Rng;
+use crate::tanh_gaussian;
 
 /// What one update measured.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -106,40 +106,25 @@ struct Squashed {
     tanh_raw: Vec<f32>,
 }
 
-/// `a = tanh(μ + σ·ε)` per row of the actor's output `[μ | raw]`, with
-///
-/// ```text
-/// log σ = LOG_STD_MIN + (LOG_STD_MAX − LOG_STD_MIN)·(tanh(raw) + 1)/2
-/// log π(a|s) = Σ_i [ −ε_i²/2 − log σ_i − log(2π)/2 − log(1 − tanh² u_i) ] − Σ log half_width
-/// log(1 − tanh² u) = 2·(log 2 − u − softplus(−2u))
-/// ```
-///
-/// from the pre-tanh sample u (never `atanh(a)`, unstable near ±1).
+/// `a = tanh(μ + σ·ε)` per row of the actor's output `[μ | raw]`, `log σ` bounded from `raw` and
+/// `log π(a|s)` in env units from the pre-tanh sample, as [`crate::tanh_gaussian`] defines them.
 fn squash(out: &[f32], eps: &[f32], ad: usize, log_scale: f64, s: &mut Squashed) {
     let batch = eps.len() / ad;
     for v in [&mut s.action, &mut s.log_std, &mut s.std, &mut s.tanh_raw] {
         v.resize(batch * ad, 0.0);
     }
     s.log_prob.resize(batch, 0.0);
-    let (half, mid) = (
-        (0.5 * (LOG_STD_MAX - LOG_STD_MIN)) as f32,
-        (0.5 * (LOG_STD_MAX + LOG_STD_MIN)) as f32,
-    );
-    let c = (0.5 * (2.0 * std::f64::consts::PI).ln()) as f32;
     for b in 0..batch {
         let row = &out[b * 2 * ad..(b + 1) * 2 * ad];
         let mut lp = -(log_scale as f32);
         for i in 0..ad {
             let k = b * ad + i;
             let tr = row[ad + i].tanh();
-            let ls = mid + half * tr;
+            let ls = tanh_gaussian::log_std_of_tanh(tr);
             let sd = ls.exp();
             let e = eps[k];
             let u = row[i] + sd * e;
-            let two_u = -2.0 * u;
-            let softplus = two_u.max(0.0) + (-two_u.abs()).exp().ln_1p();
-            let log_det = 2.0 * (std::f32::consts::LN_2 - u - softplus);
-            lp += -0.5 * e * e - ls - c - log_det;
+            lp += tanh_gaussian::log_prob_term(e, ls, u);
             s.action[k] = u.tanh();
             s.log_std[k] = ls;
             s.std[k] = sd;
@@ -457,7 +442,7 @@ impl Sac {
         //   g_u = g_a·(1 − a²) + (α/n)·2a;  g_μ = g_u;  g_logσ = g_u·σ·ε − α/n
         //   g_raw = g_logσ·half·(1 − tanh² raw)
         let gl = alpha / n as f32;
-        let half = (0.5 * (LOG_STD_MAX - LOG_STD_MIN)) as f32;
+        let half: f32 = tanh_gaussian::log_std_half_range();
         ws.g_actor_out.resize(n * 2 * ad, 0.0);
         let width = od + ad;
         let dx_rows = ws.row_grads[0]
@@ -503,16 +488,16 @@ impl Sac {
     pub fn policy(&mut self, obs: &[f32], n: usize) -> (Vec<f32>, Vec<f32>) {
         let ad = self.act_dim;
         forward(&self.actor_layout, &self.actor, obs, n, &mut self.ws.few);
-        let (half, mid) = (
-            (0.5 * (LOG_STD_MAX - LOG_STD_MIN)) as f32,
-            (0.5 * (LOG_STD_MAX + LOG_STD_MIN)) as f32,
-        );
         let out = self.ws.few.output();
         let mut mean = Vec::with_capacity(n * ad);
         let mut log_std = Vec::with_capacity(n * ad);
         for row in out.chunks_exact(2 * ad) {
             mean.extend_from_slice(&row[..ad]);
-            log_std.extend(row[ad..].iter().map(|r| mid + half * r.tanh()));
+            log_std.extend(
+                row[ad..]
+                    .iter()
+                    .map(|r| tanh_gaussian::log_std_of_tanh(r.tanh())),
+            );
         }
         (mean, log_std)
     }
