@@ -4,7 +4,7 @@
 use criterion::{Criterion, criterion_group, criterion_main};
 use maxent::Config;
 use maxent::sac::Sac;
-use maxent::sac::replay::{Replay, Sampled};
+use maxent::training::{Replay, Sampled};
 use rand::Rng;
 
 fn setup() -> (Config, Replay) {

@@ -6,9 +6,10 @@ use serde::Serialize;
 
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::sac::checkpoint;
-use crate::sac::evaluate::{mean_std, run_episodes};
-use crate::sac::train::{Resume, RunSummary, train as train_run};
+use crate::math::mean_std;
+use crate::sac::Sac;
+use crate::training::episodes::run_episodes;
+use crate::training::{Resume, RunSummary, Start, checkpoint, memory, train as train_run};
 
 /// Trains one config for one or several seeds (two at a time on two cores).
 pub fn train(
@@ -48,7 +49,7 @@ pub fn train(
     }
     let workers = if several { 2.min(cores()) } else { 1 };
     for (config, _) in &jobs {
-        crate::sac::train::check_memory(config, workers)?;
+        memory::check(config, Sac::training_bytes(config), workers)?;
     }
     let multi = indicatif::MultiProgress::new();
     let next = std::sync::atomic::AtomicUsize::new(0);
@@ -63,7 +64,8 @@ pub fn train(
                         break;
                     };
                     let bar = multi.add(crate::progress::training(config.seed));
-                    let r = train_run(config, dir, None, &bar, workers == 1 && cores() > 1);
+                    let fresh = Start::Fresh(|rng: &mut crate::rng::Rng| Sac::new(config, rng));
+                    let r = train_run(config, dir, fresh, &bar, workers == 1 && cores() > 1);
                     *results[i].lock().expect("no panics while holding it") = Some(r);
                 }
             });
@@ -114,7 +116,7 @@ pub fn resume(dir: &Path, out: Option<PathBuf>, sets: &[String]) -> Result<RunSu
             "only train.total_steps may change when resuming",
         ));
     }
-    let (config, sac, state, replay) = checkpoint::load(dir)?;
+    let (config, sac, state, replay) = crate::sac::load_training(dir)?;
     let config = if sets.is_empty() {
         config
     } else {
@@ -135,7 +137,7 @@ pub fn resume(dir: &Path, out: Option<PathBuf>, sets: &[String]) -> Result<RunSu
             ),
         ));
     }
-    crate::sac::train::check_memory(&config, 1)?;
+    memory::check(&config, Sac::training_bytes(&config), 1)?;
     // checkpoints/step_N/ and final/ sit directly in their run dir.
     let parent = dir.parent().unwrap_or(Path::new("."));
     let original = if parent.file_name().is_some_and(|n| n == "checkpoints") {
@@ -146,12 +148,13 @@ pub fn resume(dir: &Path, out: Option<PathBuf>, sets: &[String]) -> Result<RunSu
     let run_dir = out.unwrap_or_else(|| original.to_path_buf());
     let bar = crate::progress::training(config.seed);
     let resume = Resume {
-        sac,
+        learner: sac,
         state,
         replay,
         metrics: original.join("metrics.csv"),
     };
-    train_run(&config, &run_dir, Some(resume), &bar, cores() > 1)
+    let start: Start<Sac, fn(&mut crate::rng::Rng) -> Sac> = Start::Resume(Box::new(resume));
+    train_run(&config, &run_dir, start, &bar, cores() > 1)
 }
 
 /// What `eval --json` reports.
@@ -172,7 +175,7 @@ pub fn eval(
     seed: u64,
     stochastic: bool,
 ) -> Result<EvalReport> {
-    let (config, mut sac) = checkpoint::load_actor(dir)?;
+    let (config, mut sac) = crate::sac::load_model(dir, true)?;
     let episodes = episodes.unwrap_or(config.train.eval_episodes);
     if episodes == 0 {
         return Err(Error::argument("--episodes 0", "must be at least 1"));
@@ -329,7 +332,7 @@ pub fn query(
         value
     };
     for dir in checkpoints {
-        let (config, mut sac) = checkpoint::load_actor_and_critics(dir)?;
+        let (config, mut sac) = crate::sac::load_model(dir, false)?;
         let x = crate::rollout::parse_vector("--state", state, config.env.state_dim())?;
         let q = crate::compare::learned::query(&mut sac, &config.env, &x, 4096, 0);
         sources.push(tag(

@@ -53,9 +53,6 @@ pub enum Error {
     /// Ctrl-C: the run stopped after writing a checkpoint.
     #[error("interrupted at step {step}; checkpoint written to {}; continue with: maxent train --resume {}", checkpoint.display(), checkpoint.display())]
     Interrupted { step: u64, checkpoint: PathBuf },
-    /// A tensor operation failed (a bug, not bad input).
-    #[error("tensor operation failed: {0}")]
-    Tensor(#[from] candle_core::Error),
     /// Writing an output failed (a full disk, a read-only directory).
     #[error("cannot write {}: {source}", path.display())]
     Write {
@@ -74,7 +71,6 @@ impl Error {
                 | Error::PolicyEvaluation { .. }
                 | Error::Diverged { .. }
                 | Error::Interrupted { .. }
-                | Error::Tensor(_)
         )
     }
 

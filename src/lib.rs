@@ -1,6 +1,7 @@
 //! maxent: maximum-entropy reinforcement learning, sampled (soft actor-critic) and exact
 //! (tabular soft value iteration), on one problem definition. See DESIGN.md for the conventions.
 
+pub mod check;
 pub mod commands;
 pub mod compare;
 pub mod config;
@@ -17,6 +18,7 @@ pub mod rng;
 pub mod rollout;
 pub mod sac;
 pub mod tanh_gaussian;
+pub mod training;
 
 pub use config::Config;
 pub use env::Env;

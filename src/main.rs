@@ -181,7 +181,7 @@ fn run(cli: Cli) -> Result<(), Error> {
             json,
         } => {
             let _ = ctrlc::set_handler(|| {
-                maxent::sac::train::INTERRUPTED.store(true, std::sync::atomic::Ordering::SeqCst)
+                maxent::training::run::INTERRUPTED.store(true, std::sync::atomic::Ordering::SeqCst)
             });
             if let Some(dir) = resume {
                 let summary = commands::resume(&dir, out, &sets)?;
@@ -303,9 +303,9 @@ fn run(cli: Cli) -> Result<(), Error> {
     Ok(())
 }
 
-fn report_runs(runs: &[maxent::sac::train::RunSummary], json: bool) {
+fn report_runs(runs: &[maxent::training::RunSummary], json: bool) {
     let returns: Vec<f64> = runs.iter().map(|r| r.final_eval_mean_return).collect();
-    let (mean, std) = maxent::sac::evaluate::mean_std(&returns);
+    let (mean, std) = maxent::math::mean_std(&returns);
     if json {
         if let [one] = runs {
             print_json(one);

@@ -6,7 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::check::{Checked, Invalid, positive, within};
+use crate::check::{Checked, Invalid, positive, within};
 
 /// How the next state's value enters `Q`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

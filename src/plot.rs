@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use plotters::prelude::*;
 
 use crate::error::{Error, Result};
+use crate::training::metrics::Column;
 
 /// One run's metrics: `(step, value)` series by name.
 struct Run {
@@ -15,19 +16,19 @@ struct Run {
     series: BTreeMap<&'static str, Vec<(f64, f64)>>,
 }
 
-const SERIES: [(&str, &str, usize); 5] = [
-    ("episode return", "episode", 3),
-    ("eval return", "eval", 3),
-    ("alpha", "episode", 9),
-    ("critic loss", "episode", 6),
-    ("actor loss", "episode", 7),
+const SERIES: [(&str, &str, Column); 5] = [
+    ("episode return", "episode", Column::Return),
+    ("eval return", "eval", Column::Return),
+    ("alpha", "episode", Column::Alpha),
+    ("critic loss", "episode", Column::CriticLoss),
+    ("actor loss", "episode", Column::ActorLoss),
 ];
 
 fn read_run(dir: &Path) -> Result<Run> {
     let path = dir.join("metrics.csv");
     let text = crate::config::read(&path)?;
     let mut lines = text.lines();
-    if lines.next() != Some(crate::sac::train::METRICS_HEADER) {
+    if lines.next() != Some(crate::training::metrics::HEADER) {
         return Err(Error::input(
             &path,
             "not a maxent metrics file (unexpected header)",
@@ -42,7 +43,7 @@ fn read_run(dir: &Path) -> Result<Run> {
             .ok_or_else(|| Error::input(&path, format!("line {}: malformed row", i + 2)))?;
         for (label, kind, col) in SERIES {
             if f[0] == kind
-                && let Some(v) = f.get(col).and_then(|s| s.parse::<f64>().ok())
+                && let Some(v) = f.get(col.index()).and_then(|s| s.parse::<f64>().ok())
             {
                 series.entry(label).or_default().push((step, v));
             }
@@ -79,7 +80,7 @@ fn band(runs: &[&Run], label: &str, width: f64) -> Vec<(f64, f64, f64)> {
                 .iter()
                 .filter_map(|b| b.get(&k).map(|(s, c)| s / c))
                 .collect();
-            let (mean, std) = crate::sac::evaluate::mean_std(&vals);
+            let (mean, std) = crate::math::mean_std(&vals);
             let x = if width > 0.0 {
                 k as f64 * width
             } else {

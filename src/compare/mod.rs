@@ -236,8 +236,7 @@ pub fn compare(
     exact_dir: &Path,
     opts: Options,
 ) -> Result<(Report, Vec<Figure>)> {
-    let (config, mut sac): (Config, Sac) =
-        crate::sac::checkpoint::load_actor_and_critics(checkpoint_dir)?;
+    let (config, mut sac): (Config, Sac) = crate::sac::load_model(checkpoint_dir, false)?;
     let exact = Solution::load(exact_dir)?;
     let (alpha, alpha_source) = compatible::check(&config, sac.alpha(), &exact)?;
     let env = &config.env;

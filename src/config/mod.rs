@@ -4,7 +4,6 @@
 //! Errors name where the bad value came from: the config file, the env file, or the `--set`
 //! argument that put it there.
 
-pub mod check;
 mod overrides;
 mod sections;
 
@@ -15,10 +14,10 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::check::Invalid;
 use crate::env::{self, Env, PendulumSpec, PointMassSpec};
 use crate::error::{Error, Result};
 use crate::objective::{Objective, ObjectiveSpec};
-use check::Invalid;
 
 /// A run config as written, every section at its default when absent. `env` is resolved to a
 /// table before this is read.

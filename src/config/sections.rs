@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::check::{Checked, Invalid, at_least, positive, within};
+use crate::check::{Checked, Invalid, at_least, positive, within};
 use crate::env::Env;
 
 /// `[train]`: the training loop. Defaults are the RL Zoo's SAC settings for Pendulum-v1.

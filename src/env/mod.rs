@@ -11,7 +11,7 @@ pub use simulator::{Simulator, Transition};
 
 use rand::Rng;
 
-use crate::config::check::{Checked, Invalid};
+use crate::check::{Checked, Invalid};
 
 /// The largest state dimension of any built-in environment (a 2-D force point mass).
 pub const MAX_STATE_DIM: usize = 4;

@@ -16,7 +16,7 @@ use rand::Rng;
 use serde::{Deserialize, Serialize};
 
 use super::{Interval, StateAxis};
-use crate::config::check::{Checked, at_least, finite, non_negative, positive};
+use crate::check::{Checked, at_least, finite, non_negative, positive};
 
 use std::f64::consts::PI;
 

@@ -21,7 +21,7 @@ use rand_distr::StandardNormal;
 use serde::{Deserialize, Serialize};
 
 use super::{Interval, StateAxis};
-use crate::config::check::{Checked, Invalid, at_least, finite, non_negative, positive};
+use crate::check::{Checked, Invalid, at_least, finite, non_negative, positive};
 
 /// How the action moves the mass.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -9,33 +9,20 @@
 //! log-σ head), two critics `[obs + act, hidden…, 1]` and their Polyak targets. Actions are on
 //! [-1, 1]; log-densities are in env action units (the scaling's Jacobian included).
 
+use std::collections::HashMap;
+use std::path::Path;
+
 use rand::Rng as _;
 
 use super::dense::{Cache, Layout, backward, both, forward, input_grad_rows};
 use super::optim::Adam;
 use crate::config::{Config, TargetEntropy};
+use crate::error::Result;
 use crate::objective::Temperature;
 use crate::rng::Rng;
 use crate::tanh_gaussian;
-
-/// What one update measured.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
-pub struct Losses {
-    pub critic: f64,
-    pub actor: f64,
-    pub alpha: f64,
-    /// `−E log π(a|s)` over the batch, in nats (env action units).
-    pub entropy: f64,
-}
-
-/// A replay minibatch in flat rows.
-pub struct Batch<'a> {
-    pub obs: &'a [f32],
-    pub action: &'a [f32],
-    pub reward: &'a [f32],
-    pub next_obs: &'a [f32],
-    pub terminated: &'a [f32],
-}
+use crate::training::memory::LearnerBytes;
+use crate::training::{Batch, Learner, Losses, NamedTensor, Tensors};
 
 /// The agent: parameters, optimizer state and the buffers its update reuses.
 #[derive(Debug, Clone)]
@@ -206,14 +193,14 @@ impl Sac {
         let critic_layout = Layout::new(sizes);
         let mut actor = vec![0.0; actor_layout.len()];
         let mut critic = vec![0.0; 2 * critic_layout.len()];
-        for (name, range, _, fan_in) in super::checkpoint::actor_tensors(&actor_layout, ad) {
+        for (name, range, _, fan_in) in super::params::actor_tensors(&actor_layout, ad) {
             let bound = 1.0 / (fan_in as f64).sqrt();
             let _ = name;
             for p in &mut actor[range] {
                 *p = rng.random_range(-bound..bound) as f32;
             }
         }
-        for (_, range, _, fan_in) in super::checkpoint::critic_tensors(&critic_layout, "critic") {
+        for (_, range, _, fan_in) in super::params::critic_tensors(&critic_layout, "critic") {
             let bound = 1.0 / (fan_in as f64).sqrt();
             for p in &mut critic[range] {
                 *p = rng.random_range(-bound..bound) as f32;
@@ -252,7 +239,7 @@ impl Sac {
     /// activations)`: the actor and the twin critics with their targets, Adam's moments and the
     /// gradients; then a minibatch's activations and gradients through the update's six network
     /// passes. In floating point, so that absurd sizes cannot overflow.
-    pub fn training_bytes(config: &Config) -> (f64, f64) {
+    pub fn training_bytes(config: &Config) -> LearnerBytes {
         let (od, ad) = (config.env.obs_dim() as f64, config.env.action_dim() as f64);
         let hidden: Vec<f64> = config.agent.hidden.iter().map(|&h| h as f64).collect();
         let params = |input: f64, output: f64| -> f64 {
@@ -266,10 +253,10 @@ impl Sac {
         let widest = hidden.iter().copied().fold(0.0, f64::max);
         let rows = config.train.batch_size as f64;
         let f32s = 4.0;
-        (
-            f32s * (4.0 * actor + 10.0 * critic),
-            f32s * rows * (6.0 * hidden.iter().sum::<f64>() + 12.0 * widest),
-        )
+        LearnerBytes {
+            parameters: f32s * (4.0 * actor + 10.0 * critic),
+            activations: f32s * rows * (6.0 * hidden.iter().sum::<f64>() + 12.0 * widest),
+        }
     }
 
     pub fn alpha(&self) -> f64 {
@@ -546,13 +533,53 @@ impl Sac {
     }
 }
 
+impl Learner for Sac {
+    fn format(&self) -> &'static str {
+        super::params::FORMAT
+    }
+
+    fn act(&mut self, obs: &[f64], rng: Option<&mut Rng>) -> Vec<f32> {
+        Sac::act(self, obs, rng)
+    }
+
+    fn update(&mut self, batch: &Batch, rng: &mut Rng) -> Losses {
+        Sac::update(self, batch, rng)
+    }
+
+    fn alpha(&self) -> f64 {
+        Sac::alpha(self)
+    }
+
+    fn set_parallel(&mut self, parallel: bool) {
+        self.parallel = parallel;
+    }
+
+    fn model_tensors(&self) -> (Vec<NamedTensor>, HashMap<String, String>) {
+        (self.named_tensors(), self.model_metadata())
+    }
+
+    fn optimizer_tensors(&self) -> (Vec<NamedTensor>, HashMap<String, String>) {
+        self.optimizer_state()
+    }
+
+    fn load_model(&mut self, stored: &Tensors, path: &Path, policy_only: bool) -> Result<()> {
+        self.fill_model(stored, path, policy_only)
+    }
+
+    fn load_optimizer(
+        &mut self,
+        stored: &Tensors,
+        metadata: &HashMap<String, String>,
+        path: &Path,
+    ) -> Result<()> {
+        self.fill_optimizer(stored, metadata, path)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sac::checkpoint::model_tensors;
-    use crate::sac::reference;
-    use crate::sac::replay::Sampled;
-    use candle_core::Tensor;
+    use crate::training::Sampled;
 
     fn config(alpha: &str) -> Config {
         let table: toml::Table = toml::from_str(&format!(
@@ -577,56 +604,6 @@ mod tests {
                 .iter()
                 .map(|u| if *u < 0.2 { 1.0 } else { 0.0 })
                 .collect(),
-        }
-    }
-
-    /// The fast update and candle's autograd update, from the same weights, batch and noise, move
-    /// every parameter the same way, three updates in a row.
-    #[test]
-    fn fast_update_matches_candle_autograd() {
-        for alpha in ["\"auto\"", "0.3"] {
-            let cfg = config(alpha);
-            let mut rng = crate::rng::seeded(7);
-            let mut fast = Sac::new(&cfg, &mut rng);
-            let mut slow = reference::Sac::new(&cfg, &mut rng).unwrap();
-            for (name, shape, values) in model_tensors(&fast) {
-                let var = &slow.params.vars[&name];
-                var.set(&Tensor::from_vec(values, shape, &candle_core::Device::Cpu).unwrap())
-                    .unwrap();
-            }
-            let data = random_transitions(&mut rng, 32);
-            let batch = data.batch();
-            let tensors = reference::Batch::from_flat(&batch, 2, 2).unwrap();
-            for step in 0..3 {
-                let (mut r1, mut r2) = (crate::rng::seeded(step), crate::rng::seeded(step));
-                let lf = fast.update(&batch, &mut r1);
-                let ls = slow.update(&tensors, &mut r2).unwrap();
-                for (what, a, b) in [
-                    ("critic", lf.critic, ls.critic),
-                    ("actor", lf.actor, ls.actor),
-                    ("alpha", lf.alpha, ls.alpha),
-                    ("entropy", lf.entropy, ls.entropy),
-                ] {
-                    assert!(
-                        (a - b).abs() <= 1e-4 * (1.0 + b.abs()),
-                        "{alpha} step {step}: {what} loss {a} vs {b}"
-                    );
-                }
-                for (name, _, values) in model_tensors(&fast) {
-                    let theirs = slow.params.vars[&name]
-                        .as_tensor()
-                        .flatten_all()
-                        .unwrap()
-                        .to_vec1::<f32>()
-                        .unwrap();
-                    for (k, (a, b)) in values.iter().zip(&theirs).enumerate() {
-                        assert!(
-                            (a - b).abs() <= 1e-4 * (1.0 + b.abs()),
-                            "{alpha} step {step}: {name}[{k}] {a} vs {b}"
-                        );
-                    }
-                }
-            }
         }
     }
 

@@ -1,16 +1,47 @@
-//! Soft actor-critic: dense kernels (dense), networks (nets), optimizer (optim; adam is its candle
-//! twin for the oracle in reference), replay buffer (replay), the update
-//! (agent), evaluation episodes (evaluate), the training loop (train) and checkpoints.
+//! Soft actor-critic (Haarnoja et al. 2018) on a fused CPU path: dense kernels on flat buffers
+//! (dense), Adam on flat buffers (optim), the agent and its networks (agent), its update written
+//! as its equations (update) and its parameters' names in checkpoints (params). It is a
+//! [`crate::training::Learner`]; the training loop, replay buffer and checkpoint format it runs
+//! in are [`crate::training`]'s.
 
-pub mod adam;
 pub mod agent;
-pub mod checkpoint;
 pub mod dense;
-pub mod evaluate;
-pub mod nets;
 pub mod optim;
-pub mod reference;
-pub mod replay;
-pub mod train;
+pub mod params;
 
 pub use agent::Sac;
+
+use std::path::Path;
+
+use crate::config::Config;
+use crate::error::Result;
+use crate::training::{checkpoint, memory};
+
+/// A SAC checkpoint's config and agent, filled with what the caller needs: the policy only
+/// (`eval`), or the policy and critics (`compare`, `query`). Optimizer state, replay buffer and
+/// training state are not read.
+pub fn load_model(dir: &Path, policy_only: bool) -> Result<(Config, Sac)> {
+    let config = checkpoint::load_config(dir)?;
+    let bytes = Sac::training_bytes(&config);
+    config.check_memory("agent.hidden", "the networks", bytes.parameters)?;
+    let mut sac = Sac::new(&config, &mut crate::rng::seeded(0)); // shapes only; values follow
+    checkpoint::load_model(dir, &mut sac, policy_only)?;
+    Ok((config, sac))
+}
+
+/// A SAC checkpoint's whole training state, for `train --resume`: the memory check first (the
+/// replay buffer is allocated on reading), then model, optimizers, state and replay buffer.
+pub fn load_training(
+    dir: &Path,
+) -> Result<(
+    Config,
+    Sac,
+    checkpoint::TrainState,
+    Option<crate::training::Replay>,
+)> {
+    let config = checkpoint::load_config(dir)?;
+    memory::check(&config, Sac::training_bytes(&config), 1)?;
+    let mut sac = Sac::new(&config, &mut crate::rng::seeded(0));
+    let (state, replay) = checkpoint::load_training(dir, &config, &mut sac)?;
+    Ok((config, sac, state, replay))
+}

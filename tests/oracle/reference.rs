@@ -1,16 +1,16 @@
-//! The SAC update written plainly with candle's autograd: the reference that the fast update of
-//! [`super::agent`] is tested against (same order, same losses, same parameter names). Soft
+//! The SAC update written plainly with candle's autograd: the reference that the fused update of
+//! `maxent::sac` is tested against (same order, same losses, same parameter names). Soft
 //! actor-critic (Haarnoja et al. 2018), in the order Stable-Baselines3's `SAC.train` runs it
 //! (temperature, critics, actor, Polyak), with CleanRL's temperature loss on α.
 
 use candle_core::{Device, Result, Tensor, Var};
 
 use super::adam::Adam;
-use super::agent::Losses;
 use super::nets::{Actor, Params, TwinCritic, normal};
-use crate::config::{Config, TargetEntropy};
-use crate::objective::Temperature;
-use crate::rng::Rng;
+use maxent::config::{Config, TargetEntropy};
+use maxent::objective::Temperature;
+use maxent::rng::Rng;
+use maxent::training::Losses;
 
 /// A minibatch as tensors.
 pub struct Batch {
@@ -22,7 +22,7 @@ pub struct Batch {
 }
 
 impl Batch {
-    pub fn from_flat(b: &super::agent::Batch, obs_dim: usize, act_dim: usize) -> Result<Batch> {
+    pub fn from_flat(b: &maxent::training::Batch, obs_dim: usize, act_dim: usize) -> Result<Batch> {
         let n = b.reward.len();
         let dev = &Device::Cpu;
         Ok(Batch {

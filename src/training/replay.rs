@@ -4,8 +4,17 @@
 
 use rand::Rng;
 
-use super::agent::Batch;
 use crate::rng::Rng as OurRng;
+
+/// A replay minibatch in flat rows: obs `[B, obs]`, action `[B, act]` (on [-1, 1]), reward,
+/// next obs and terminated `[B]` (1.0 where the episode terminated: no bootstrap).
+pub struct Batch<'a> {
+    pub obs: &'a [f32],
+    pub action: &'a [f32],
+    pub reward: &'a [f32],
+    pub next_obs: &'a [f32],
+    pub terminated: &'a [f32],
+}
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Replay {
@@ -24,8 +33,7 @@ pub struct Replay {
     pub truncated: Vec<f32>,
 }
 
-/// A sampled minibatch in flat rows: obs `[B, obs]`, action `[B, act]` (on [-1, 1]), reward and
-/// terminated `[B]`. Reused between samples.
+/// A sampled minibatch, owning its rows (see [`Batch`]). Reused between samples.
 #[derive(Debug, Clone, Default)]
 pub struct Sampled {
     pub obs: Vec<f32>,

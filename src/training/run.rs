@@ -4,7 +4,6 @@
 //! Run dir: `config.toml`, `metrics.csv` (one row per episode and per evaluation),
 //! `checkpoints/step_<N>/`, `final/`.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
@@ -13,14 +12,17 @@ use indicatif::ProgressBar;
 use rand::Rng as _;
 use serde::Serialize;
 
-use super::agent::{Losses, Sac};
 use super::checkpoint::{self, LossSums, TrainState};
-use super::evaluate::{mean_std, run_episodes, to_env_action};
+use super::episodes::run_episodes;
+use super::metrics::Metrics;
 use super::replay::{Replay, Sampled};
+use super::{Learner, Losses};
 use crate::config::Config;
 use crate::env::Simulator;
 use crate::error::{Error, Result};
+use crate::math::mean_std;
 use crate::rng::{self, Rng};
+use crate::tanh_gaussian::to_env_action;
 
 /// Set by the Ctrl-C handler; the loop checkpoints and stops at the next step.
 pub static INTERRUPTED: AtomicBool = AtomicBool::new(false);
@@ -45,103 +47,24 @@ pub struct RunSummary {
     pub run_dir: PathBuf,
 }
 
-pub const METRICS_HEADER: &str = "kind,step,episode,return,return_std,length,critic_loss,actor_loss,alpha_loss,alpha,entropy,wall_seconds";
-
-fn write_error(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
-    move |source| Error::Write {
-        path: path.to_path_buf(),
-        source,
-    }
-}
-
-/// `metrics.csv`, appended a whole line at a time.
-struct Metrics {
-    path: PathBuf,
-    file: std::fs::File,
-}
-
-impl Metrics {
-    /// A fresh file, or — resuming at `keep_until` — the old one cut to the rows up to that step.
-    fn open(path: PathBuf, keep_until: Option<(u64, &Path)>) -> Result<Metrics> {
-        let mut text = format!("{METRICS_HEADER}\n");
-        if let Some((step, old)) = keep_until
-            && let Ok(old_text) = std::fs::read_to_string(old)
-        {
-            for line in old_text.lines().skip(1) {
-                let row_step = line.split(',').nth(1).and_then(|s| s.parse::<u64>().ok());
-                if row_step.is_some_and(|s| s <= step) {
-                    text.push_str(line);
-                    text.push('\n');
-                }
-            }
-        }
-        let tmp = path.with_extension("csv.tmp");
-        std::fs::write(&tmp, &text).map_err(write_error(&tmp))?;
-        std::fs::rename(&tmp, &path).map_err(write_error(&path))?;
-        let file = std::fs::OpenOptions::new()
-            .append(true)
-            .open(&path)
-            .map_err(write_error(&path))?;
-        Ok(Metrics { path, file })
-    }
-
-    fn row(&mut self, fields: &[String]) -> Result<()> {
-        let line = fields.join(",") + "\n";
-        self.file
-            .write_all(line.as_bytes())
-            .map_err(write_error(&self.path))
-    }
-}
-
 fn fmt(x: f64) -> String {
     format!("{x}")
 }
 
-/// Where a run resumes from.
-pub struct Resume {
-    pub sac: Sac,
+/// Where a run resumes from: a learner filled from a checkpoint, and its training state.
+pub struct Resume<L> {
+    pub learner: L,
     pub state: TrainState,
     pub replay: Option<Replay>,
     /// The metrics file of the run being continued.
     pub metrics: PathBuf,
 }
 
-/// Refuses, before any work, a training run whose replay buffer, networks and minibatches would
-/// not fit in the memory available (`runs` of them at once), naming the key that weighs most.
-pub fn check_memory(config: &Config, runs: usize) -> Result<()> {
-    let env = &config.env;
-    let replay = Replay::bytes(config.train.buffer_size, env.obs_dim(), env.action_dim());
-    let (params, activations) = Sac::training_bytes(config);
-    // The minibatch passes grow with both the batch and the widths: blame the larger.
-    let widths: usize = config.agent.hidden.iter().sum();
-    let passes_key = if config.train.batch_size > widths {
-        "train.batch_size"
-    } else {
-        "agent.hidden"
-    };
-    let parts = [
-        ("train.buffer_size", replay),
-        ("agent.hidden", params),
-        (passes_key, activations),
-    ];
-    let (key, _) = parts
-        .iter()
-        .copied()
-        .fold(parts[0], |a, b| if b.1 > a.1 { b } else { a });
-    use crate::io::GIB;
-    let what = format!(
-        "{}training (replay buffer {:.1} GiB, networks and optimizer {:.1} GiB, minibatch passes {:.1} GiB{})",
-        if runs > 1 {
-            format!("{runs} runs of ")
-        } else {
-            String::new()
-        },
-        replay / GIB,
-        params / GIB,
-        activations / GIB,
-        if runs > 1 { " each" } else { "" }
-    );
-    config.check_memory(key, &what, runs as f64 * (replay + params + activations))
+/// How a run starts: afresh, building its learner from the run's seeded RNG (which then drives
+/// the rest of the run), or from a checkpoint.
+pub enum Start<L, F: FnOnce(&mut Rng) -> L> {
+    Fresh(F),
+    Resume(Box<Resume<L>>),
 }
 
 /// Trains `config` in `run_dir`, from scratch or from `resume`.
@@ -149,10 +72,10 @@ pub fn check_memory(config: &Config, runs: usize) -> Result<()> {
 /// then runs inside a two-thread pool, so that the update's fork–joins hand work to the other
 /// worker directly instead of waking a pool from outside and putting the caller to sleep on
 /// each one (5–8% faster per update, measured).
-pub fn train(
+pub fn train<L: Learner + Send, F: FnOnce(&mut Rng) -> L + Send>(
     config: &Config,
     run_dir: &Path,
-    resume: Option<Resume>,
+    start: Start<L, F>,
     bar: &ProgressBar,
     parallel: bool,
 ) -> Result<RunSummary> {
@@ -160,20 +83,23 @@ pub fn train(
         .then(|| rayon::ThreadPoolBuilder::new().num_threads(2).build().ok())
         .flatten();
     match pool {
-        Some(pool) => pool.install(|| train_loop(config, run_dir, resume, bar, parallel)),
-        None => train_loop(config, run_dir, resume, bar, parallel),
+        Some(pool) => pool.install(|| train_loop(config, run_dir, start, bar, parallel)),
+        None => train_loop(config, run_dir, start, bar, parallel),
     }
 }
 
-fn train_loop(
+fn train_loop<L: Learner, F: FnOnce(&mut Rng) -> L>(
     config: &Config,
     run_dir: &Path,
-    resume: Option<Resume>,
+    start: Start<L, F>,
     bar: &ProgressBar,
     parallel: bool,
 ) -> Result<RunSummary> {
     let started = Instant::now();
-    std::fs::create_dir_all(run_dir).map_err(write_error(run_dir))?;
+    std::fs::create_dir_all(run_dir).map_err(|source| Error::Write {
+        path: run_dir.to_path_buf(),
+        source,
+    })?;
     let config_path = run_dir.join("config.toml");
     crate::io::write_file(&config_path, config.to_toml())?;
     let env = &config.env;
@@ -185,23 +111,24 @@ fn train_loop(
     let mut next_obs = vec![0.0; od];
     let mut env_action = vec![0.0; ad];
 
-    let (mut sac, mut st, mut replay, mut metrics) = match resume {
-        Some(r) => {
+    let (mut learner, mut st, mut replay, mut metrics) = match start {
+        Start::Resume(r) => {
+            let r = *r;
             let mut st = r.state;
-            let mut r_sac = r.sac;
-            r_sac.parallel = parallel;
+            let mut learner = r.learner;
+            learner.set_parallel(parallel);
             sim.restore(&st.sim_state, st.sim_steps, &mut obs);
             let replay = r
                 .replay
                 .unwrap_or_else(|| Replay::new(tc.buffer_size, od, ad));
             let metrics = Metrics::open(run_dir.join("metrics.csv"), Some((st.step, &r.metrics)))?;
-            st.alpha = r_sac.alpha();
-            (r_sac, st, replay, metrics)
+            st.alpha = learner.alpha();
+            (learner, st, replay, metrics)
         }
-        None => {
+        Start::Fresh(build) => {
             let mut rng = rng::seeded(config.seed);
-            let mut sac = Sac::new(config, &mut rng);
-            sac.parallel = parallel;
+            let mut learner = build(&mut rng);
+            learner.set_parallel(parallel);
             sim.reset(&mut rng, &mut obs);
             let st = TrainState {
                 step: 0,
@@ -213,13 +140,13 @@ fn train_loop(
                 episode_return: 0.0,
                 episode_length: 0,
                 losses: LossSums::default(),
-                alpha: sac.alpha(),
+                alpha: learner.alpha(),
                 wall_seconds: 0.0,
                 last_eval_return: None,
             };
             let replay = Replay::new(tc.buffer_size, od, ad);
             (
-                sac,
+                learner,
                 st,
                 replay,
                 Metrics::open(run_dir.join("metrics.csv"), None)?,
@@ -247,7 +174,7 @@ fn train_loop(
                 .map(|_| st.rng.random_range(-1.0f32..=1.0))
                 .collect()
         } else {
-            sac.act(&obs, Some(&mut st.rng))
+            learner.act(&obs, Some(&mut st.rng))
         };
         to_env_action(&bounds, &action, &mut env_action);
         let t = sim.step(&env_action, &mut st.rng, &mut next_obs);
@@ -299,7 +226,7 @@ fn train_loop(
         if st.step > tc.learning_starts && replay.len >= tc.batch_size {
             for _ in 0..tc.updates_per_step {
                 replay.sample(&mut st.rng, tc.batch_size, &mut sampled);
-                let l: Losses = sac.update(&sampled.batch(), &mut st.rng);
+                let l: Losses = learner.update(&sampled.batch(), &mut st.rng);
                 for (what, v) in [
                     ("critic loss", l.critic),
                     ("actor loss", l.actor),
@@ -314,7 +241,7 @@ fn train_loop(
                     }
                 }
                 st.updates += 1;
-                st.alpha = sac.alpha();
+                st.alpha = learner.alpha();
                 st.losses.count += 1;
                 st.losses.critic += l.critic;
                 st.losses.actor += l.actor;
@@ -326,7 +253,7 @@ fn train_loop(
         if tc.eval_every > 0 && st.step % tc.eval_every == 0 {
             last_eval = Some(evaluate_into(
                 config,
-                &mut sac,
+                &mut learner,
                 &mut st,
                 &mut metrics,
                 wall(&started),
@@ -336,7 +263,13 @@ fn train_loop(
         {
             snapshot(&sim, &mut st, &started);
             let dir = checkpoint_dir(run_dir, st.step);
-            checkpoint::save(&dir, config, &sac, &st, tc.save_replay.then_some(&replay))?;
+            checkpoint::save(
+                &dir,
+                config,
+                &learner,
+                &st,
+                tc.save_replay.then_some(&replay),
+            )?;
         }
         if st.step % 100 == 0 || st.step == tc.total_steps {
             bar.set_position(st.step);
@@ -345,7 +278,7 @@ fn train_loop(
         if INTERRUPTED.load(Ordering::SeqCst) {
             snapshot(&sim, &mut st, &started);
             let dir = checkpoint_dir(run_dir, st.step);
-            checkpoint::save(&dir, config, &sac, &st, Some(&replay))?;
+            checkpoint::save(&dir, config, &learner, &st, Some(&replay))?;
             return Err(Error::Interrupted {
                 step: st.step,
                 checkpoint: dir,
@@ -355,14 +288,14 @@ fn train_loop(
 
     let (_, mean, std) = match last_eval {
         Some(e) if e.0 == st.step => e,
-        _ => evaluate_into(config, &mut sac, &mut st, &mut metrics, wall(&started))?,
+        _ => evaluate_into(config, &mut learner, &mut st, &mut metrics, wall(&started))?,
     };
     snapshot(&sim, &mut st, &started);
     let final_dir = run_dir.join("final");
     checkpoint::save(
         &final_dir,
         config,
-        &sac,
+        &learner,
         &st,
         tc.save_replay.then_some(&replay),
     )?;
@@ -392,7 +325,7 @@ fn checkpoint_dir(run_dir: &Path, step: u64) -> PathBuf {
 /// appends its row to the metrics and records its mean return in the state.
 fn evaluate_into(
     config: &Config,
-    sac: &mut Sac,
+    learner: &mut dyn Learner,
     st: &mut TrainState,
     metrics: &mut Metrics,
     wall: f64,
@@ -403,7 +336,7 @@ fn evaluate_into(
         &config.env,
         config.train.eval_episodes,
         &mut rng,
-        |obs, _| Ok(sac.act(obs, None)),
+        |obs, _| Ok(learner.act(obs, None)),
     )?;
     let (mean, std) = mean_std(&returns);
     let mean_len = lengths.iter().sum::<u64>() as f64 / lengths.len() as f64;
@@ -418,7 +351,7 @@ fn evaluate_into(
         empty(),
         empty(),
         empty(),
-        fmt(sac.alpha()),
+        fmt(learner.alpha()),
         empty(),
         format!("{wall:.3}"),
     ])?;

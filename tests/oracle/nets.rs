@@ -1,5 +1,5 @@
 //! The candle networks of the reference SAC update ([`super::reference`], the test oracle of the
-//! fast update in [`super::agent`]): MLPs of `Linear` layers (`y = x·Wᵀ + b`, W `[out, in]`, as PyTorch's), a
+//! fused update in `maxent::sac`): MLPs of `Linear` layers (`y = x·Wᵀ + b`, W `[out, in]`, as PyTorch's), a
 //! tanh-squashed Gaussian actor and twin soft Q critics. Parameters live in a [`Params`] map under
 //! PyTorch-style names, initialized from our own seeded RNG with PyTorch's default `nn.Linear`
 //! init, `U(−1/√fan_in, 1/√fan_in)` for weights and biases (candle's init is not seedable).
@@ -9,7 +9,8 @@ use std::collections::BTreeMap;
 use candle_core::{D, Device, Result, Tensor, Var};
 use rand::Rng;
 
-use crate::rng::Rng as OurRng;
+use maxent::rng::Rng as OurRng;
+use maxent::tanh_gaussian::{LOG_STD_MAX, LOG_STD_MIN};
 
 /// Trainable variables by name; a `BTreeMap`, so iteration is in sorted name order.
 #[derive(Debug, Clone, Default)]
@@ -100,11 +101,6 @@ impl Mlp {
         Ok(h)
     }
 }
-
-/// log σ is squashed smoothly into `[LOG_STD_MIN, LOG_STD_MAX]` by a scaled tanh (CleanRL's
-/// bound, `cleanrl/sac_continuous_action.py`), so its gradient never dies at a clip.
-pub const LOG_STD_MIN: f64 = -5.0;
-pub const LOG_STD_MAX: f64 = 2.0;
 
 /// The tanh-Gaussian policy: `a = tanh(u)`, `u ~ N(μ(s), σ(s)²)`, on `[-1, 1]` per dimension;
 /// the environment gets `a` scaled to its action box.
@@ -252,7 +248,7 @@ mod tests {
         // raw log σ r = 0.2 (log σ = −1.5 + 3.5·tanh 0.2), ε = 0.7 and half width 2 (log 2):
         // u = μ + σε, a = tanh u, log π = log N(u; μ, σ) − log(1 − a²) − log 2.
         let mut params = Params::default();
-        let mut rng = crate::rng::seeded(1);
+        let mut rng = maxent::rng::seeded(1);
         let actor = Actor::new(&mut params, &mut rng, 3, 1, &[4], 2f64.ln()).unwrap();
         for (name, var) in &params.vars {
             let value = match name.as_str() {

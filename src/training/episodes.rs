@@ -1,14 +1,8 @@
 //! Evaluation episodes: run a policy from seeded resets and collect episode returns.
 
-use crate::env::{Env, Interval, Simulator};
+use crate::env::{Env, Simulator};
 use crate::rng::Rng;
-
-/// An action on [-1, 1] mapped affinely onto the env's action box.
-pub fn to_env_action(bounds: &[Interval], a: &[f32], out: &mut [f64]) {
-    for ((o, b), &a) in out.iter_mut().zip(bounds).zip(a) {
-        *o = b.lo + (f64::from(a) + 1.0) * 0.5 * b.width();
-    }
-}
+use crate::tanh_gaussian::to_env_action;
 
 /// Returns and lengths of `episodes` episodes of `policy` (obs → action on [-1, 1]); resets and
 /// transition noise come from `rng`, which the policy may also use to sample.
@@ -40,12 +34,4 @@ pub fn run_episodes(
         lengths.push(len);
     }
     Ok((returns, lengths))
-}
-
-/// Mean and (population) standard deviation.
-pub fn mean_std(x: &[f64]) -> (f64, f64) {
-    let n = x.len().max(1) as f64;
-    let mean = x.iter().sum::<f64>() / n;
-    let var = x.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n;
-    (mean, var.sqrt())
 }

@@ -1,9 +1,9 @@
 //! Adam on candle variables, for the autograd oracle ([`super::reference`]): the same step as
-//! [`super::optim::Adam`] (see there), one tensor at a time.
+//! `maxent::sac::optim::Adam` (see there), one tensor at a time.
 
 use candle_core::{Result, Tensor, Var, backprop::GradStore};
 
-use super::optim::{BETA1, BETA2, EPS};
+use maxent::sac::optim::{BETA1, BETA2, EPS};
 
 #[derive(Debug, Clone)]
 pub struct Adam {
