@@ -8,6 +8,7 @@ pub mod agent;
 pub mod dense;
 pub mod optim;
 pub mod params;
+pub mod update;
 
 pub use agent::Sac;
 
