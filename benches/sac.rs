@@ -27,6 +27,31 @@ fn setup() -> (Config, Replay) {
     (config, replay)
 }
 
+/// The reference the update's figures are stated beside: one f32 product of 256×256×256 through
+/// the same kernel (this VM's speed drifts; a ratio to this holds across sittings).
+fn product_256(c: &mut Criterion) {
+    use maxent::sac::dense::{Mat, matmul};
+    let mut rng = maxent::rng::seeded(3);
+    let mut draw = || -> Vec<f32> {
+        (0..256 * 256)
+            .map(|_| rng.random_range(-1.0..1.0))
+            .collect()
+    };
+    let (a, b) = (draw(), draw());
+    let mut out = vec![0.0f32; 256 * 256];
+    c.bench_function("matmul_256_cubed", |bench| {
+        bench.iter(|| {
+            matmul(
+                &mut out,
+                Mat::new(&a, 256, 256),
+                Mat::new(&b, 256, 256),
+                false,
+            );
+            std::hint::black_box(&out);
+        })
+    });
+}
+
 fn bench(c: &mut Criterion) {
     let (config, replay) = setup();
     let mut rng = maxent::rng::seeded(1);
@@ -106,5 +131,5 @@ fn two_streams(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, bench, two_streams);
+criterion_group!(benches, product_256, bench, two_streams);
 criterion_main!(benches);

@@ -184,6 +184,13 @@ pub fn pre_tanh_edges(cells: usize) -> Vec<f64> {
         .collect()
 }
 
+/// The midpoints of `cells` equal cells of [-1, 1], in pre-tanh space.
+pub fn pre_tanh_midpoints(cells: usize) -> Vec<f64> {
+    (0..cells)
+        .map(|j| (-1.0 + (2.0 * j as f64 + 1.0) / cells as f64).atanh())
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

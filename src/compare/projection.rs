@@ -9,7 +9,7 @@ use rayon::prelude::*;
 
 use crate::exact::grid::ActionGrid;
 use crate::math::{normal_mass, normal_pdf};
-use crate::tanh_gaussian::{LOG_STD_MAX, LOG_STD_MIN, pre_tanh_edges};
+use crate::tanh_gaussian::{LOG_STD_MAX, LOG_STD_MIN, pre_tanh_edges, pre_tanh_midpoints};
 
 /// One dimension's cell masses of `N(μ, σ²)` over pre-tanh cell edges, with their derivatives
 /// `∂m/∂μ = (φ(z_lo) − φ(z_hi))/σ` and `∂m/∂log σ = z_lo·φ(z_lo) − z_hi·φ(z_hi)`.
@@ -41,14 +41,7 @@ pub fn project_tanh_gaussian(actions: &ActionGrid, optimal: &[f64]) -> Vec<f64> 
     let cells = actions.cells().to_vec();
     let edges: Vec<Vec<f64>> = cells.iter().map(|&k| pre_tanh_edges(k)).collect();
     // Each cell's pre-tanh midpoint, for the starting moments.
-    let mids: Vec<Vec<f64>> = cells
-        .iter()
-        .map(|&k| {
-            (0..k)
-                .map(|j| (-1.0 + (2.0 * j as f64 + 1.0) / k as f64).atanh())
-                .collect()
-        })
-        .collect();
+    let mids: Vec<Vec<f64>> = cells.iter().map(|&k| pre_tanh_midpoints(k)).collect();
     // The index of cell k along dimension i (row-major, the last dimension fastest).
     let stride: Vec<usize> = (0..d).map(|i| cells[i + 1..].iter().product()).collect();
     let index = |k: usize, i: usize| (k / stride[i]) % cells[i];

@@ -107,21 +107,33 @@ impl Sac {
         }
     }
 
-    /// About the bytes an agent for `config` holds while it trains, as `(parameters,
-    /// activations)`: the actor and the twin critics with their targets, Adam's moments and the
-    /// gradients; then a minibatch's activations and gradients through the update's six network
-    /// passes. In floating point, so that absurd sizes cannot overflow.
-    pub fn training_bytes(config: &Config) -> LearnerBytes {
+    /// Parameters of the actor and of one critic for `config`, in floating point (so that absurd
+    /// sizes cannot overflow).
+    fn parameter_counts(config: &Config) -> (f64, f64) {
         let (od, ad) = (config.env.obs_dim() as f64, config.env.action_dim() as f64);
-        let hidden: Vec<f64> = config.agent.hidden.iter().map(|&h| h as f64).collect();
         let params = |input: f64, output: f64| -> f64 {
             let sizes: Vec<f64> = std::iter::once(input)
-                .chain(hidden.iter().copied())
+                .chain(config.agent.hidden.iter().map(|&h| h as f64))
                 .chain([output])
                 .collect();
             sizes.windows(2).map(|w| (w[0] + 1.0) * w[1]).sum()
         };
-        let (actor, critic) = (params(od, 2.0 * ad), params(od + ad, 1.0));
+        (params(od, 2.0 * ad), params(od + ad, 1.0))
+    }
+
+    /// The bytes of the networks alone (actor, twin critics, their targets): what a model loaded
+    /// for `eval`, `compare` or `query` holds.
+    pub fn network_bytes(config: &Config) -> f64 {
+        let (actor, critic) = Self::parameter_counts(config);
+        4.0 * (actor + 4.0 * critic)
+    }
+
+    /// About the bytes an agent for `config` holds while it trains: the actor and the twin critics
+    /// with their targets, Adam's moments and the gradients; then a minibatch's activations and
+    /// gradients through the update's six network passes.
+    pub fn training_bytes(config: &Config) -> LearnerBytes {
+        let (actor, critic) = Self::parameter_counts(config);
+        let hidden: Vec<f64> = config.agent.hidden.iter().map(|&h| h as f64).collect();
         let widest = hidden.iter().copied().fold(0.0, f64::max);
         let rows = config.train.batch_size as f64;
         let f32s = 4.0;
@@ -237,62 +249,5 @@ impl Learner for Sac {
         path: &Path,
     ) -> Result<()> {
         self.fill_optimizer(stored, metadata, path)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::training::Sampled;
-
-    fn config(alpha: &str) -> Config {
-        let table: toml::Table = toml::from_str(&format!(
-            "env = \"multigoal\"\n[objective]\nalpha = {alpha}\n[agent]\nhidden = [16, 8]"
-        ))
-        .unwrap();
-        Config::from_table(table, "test", None, None, &[]).unwrap()
-    }
-
-    /// `n` random multigoal transitions (2-D observations and actions), a fifth of them terminal.
-    fn random_transitions(rng: &mut Rng, n: usize) -> Sampled {
-        use rand::Rng as _;
-        let mut draw = |k: usize, lo: f32, hi: f32| -> Vec<f32> {
-            (0..k).map(|_| rng.random_range(lo..hi)).collect()
-        };
-        Sampled {
-            obs: draw(n * 2, -6.0, 6.0),
-            action: draw(n * 2, -1.0, 1.0),
-            reward: draw(n, -40.0, 10.0),
-            next_obs: draw(n * 2, -6.0, 6.0),
-            terminated: draw(n, 0.0, 1.0)
-                .iter()
-                .map(|u| if *u < 0.2 { 1.0 } else { 0.0 })
-                .collect(),
-        }
-    }
-
-    /// The twin-thread update does the serial update's arithmetic: the same weights, bit for bit.
-    #[test]
-    fn parallel_update_is_bit_identical_to_the_serial_one() {
-        let cfg = config("\"auto\"");
-        let mut rng = crate::rng::seeded(11);
-        let serial = Sac::new(&cfg, &mut rng);
-        let mut parallel = serial.clone();
-        parallel.parallel = true;
-        let mut serial = serial;
-        let data = random_transitions(&mut rng, 64);
-        let batch = data.batch();
-        for step in 0..3 {
-            let (mut r1, mut r2) = (crate::rng::seeded(step), crate::rng::seeded(step));
-            assert_eq!(
-                serial.update(&batch, &mut r1),
-                parallel.update(&batch, &mut r2)
-            );
-        }
-        assert_eq!(serial.actor, parallel.actor);
-        assert_eq!(serial.critic, parallel.critic);
-        assert_eq!(serial.target, parallel.target);
-        assert_eq!(serial.critic_opt, parallel.critic_opt);
-        assert_eq!(serial.log_alpha, parallel.log_alpha);
     }
 }

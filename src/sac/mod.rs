@@ -23,8 +23,7 @@ use crate::training::{checkpoint, memory};
 /// training state are not read.
 pub fn load_model(dir: &Path, policy_only: bool) -> Result<(Config, Sac)> {
     let config = checkpoint::load_config(dir)?;
-    let bytes = Sac::training_bytes(&config);
-    config.check_memory("agent.hidden", "the networks", bytes.parameters)?;
+    config.check_memory("agent.hidden", "the networks", Sac::network_bytes(&config))?;
     let mut sac = Sac::new(&config, &mut crate::rng::seeded(0)); // shapes only; values follow
     checkpoint::load_model(dir, &mut sac, policy_only)?;
     Ok((config, sac))

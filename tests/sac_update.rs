@@ -1,5 +1,6 @@
-//! The fused SAC update against the same update written with candle's autograd (tests/oracle):
-//! from the same weights, batch and noise, every loss and parameter agrees.
+//! The fused SAC update: against the same update written with candle's autograd (tests/oracle),
+//! every loss and parameter agrees from the same weights, batch and noise; and split over two
+//! threads it does the one-thread arithmetic bit for bit.
 
 mod oracle;
 
@@ -84,4 +85,29 @@ fn fast_update_matches_candle_autograd() {
             }
         }
     }
+}
+
+/// The twin-thread update does the serial update's arithmetic: the same weights, bit for bit.
+#[test]
+fn parallel_update_is_bit_identical_to_the_serial_one() {
+    let cfg = config("\"auto\"");
+    let mut rng = maxent::rng::seeded(11);
+    let serial = Sac::new(&cfg, &mut rng);
+    let mut parallel = serial.clone();
+    parallel.parallel = true;
+    let mut serial = serial;
+    let data = random_transitions(&mut rng, 64);
+    let batch = data.batch();
+    for step in 0..3 {
+        let (mut r1, mut r2) = (maxent::rng::seeded(step), maxent::rng::seeded(step));
+        assert_eq!(
+            serial.update(&batch, &mut r1),
+            parallel.update(&batch, &mut r2)
+        );
+    }
+    assert_eq!(serial.actor, parallel.actor);
+    assert_eq!(serial.critic, parallel.critic);
+    assert_eq!(serial.target, parallel.target);
+    assert_eq!(serial.critic_opt, parallel.critic_opt);
+    assert_eq!(serial.log_alpha, parallel.log_alpha);
 }
