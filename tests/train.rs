@@ -213,8 +213,8 @@ fn divergence_stops_with_the_step_and_keeps_the_last_checkpoint() {
         "1",
     ]);
     assert_eq!(ok.code, 0, "{}", ok.stderr);
-    // Infinite rewards from the first step: the first update's Q values are NaN (this used to
-    // panic on the rows whose minimum critic could not be told).
+    // Infinite rewards from the first step: the first update's Q values are NaN, and every row
+    // still lands with one critic as its minimum, so the update ends and the check stops the run.
     let mut args = vec!["train", "--config", config.as_str(), "--out", "inf"];
     args.extend_from_slice(TINY);
     args.extend_from_slice(&["--set", "env.reward.angle_cost=1e300"]);

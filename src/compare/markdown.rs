@@ -29,7 +29,7 @@ pub fn markdown(r: &Report, checkpoint: &Path, exact: &Path) -> String {
     }
     let row = |name: &str, v: &StateSet| {
         format!(
-            "| {name} | {} | {:.4} | {:.4} | {:.4} ({:.2}% of mean |V*|) | {:.4} ({:.2}%) | {:.4} | {:+.3} |\n",
+            "| {name} | {} | {:.4} | {:.4} | {:.4} ({:.2}% of mean \\|V*\\|) | {:.4} ({:.2}%) | {:.4} | {:+.3} |\n",
             v.states,
             v.kl_mean,
             v.value_error_mean,
