@@ -4,12 +4,63 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use crate::config::Config;
+use crate::config::{Algorithm, Config};
 use crate::error::{Error, Result};
 use crate::math::mean_std;
+use crate::rng::Rng;
 use crate::sac::Sac;
+use crate::sql::Sql;
 use crate::training::episodes::run_episodes;
-use crate::training::{Resume, RunSummary, Start, checkpoint, memory, train as train_run};
+use crate::training::memory::LearnerBytes;
+use crate::training::{
+    Learner, Replay, Resume, RunSummary, Start, checkpoint, memory, train as train_run,
+};
+
+/// What the config's learner holds while it trains.
+fn learner_bytes(config: &Config) -> LearnerBytes {
+    match config.agent.algorithm {
+        Algorithm::Sac(_) => Sac::training_bytes(config),
+        Algorithm::Sql(_) => Sql::training_bytes(config),
+    }
+}
+
+/// The threads a run trains on: SAC splits a lone run's updates over two cores; SQL's candle ops
+/// are too small to gain from a second thread (one is faster, measured), and runs side by side
+/// take one each.
+fn threads(config: &Config, lone: bool) -> usize {
+    match config.agent.algorithm {
+        Algorithm::Sac(_) if lone => cores().min(2),
+        _ => 1,
+    }
+}
+
+/// Trains a fresh learner of the config's algorithm.
+fn train_fresh(
+    config: &Config,
+    dir: &Path,
+    bar: &indicatif::ProgressBar,
+    lone: bool,
+) -> Result<RunSummary> {
+    let threads = threads(config, lone);
+    match config.agent.algorithm {
+        Algorithm::Sac(_) => {
+            let build = |rng: &mut Rng| Ok(Sac::new(config, rng));
+            train_run(config, dir, Start::Fresh(build), bar, threads)
+        }
+        Algorithm::Sql(_) => {
+            let build = |rng: &mut Rng| Sql::new(config, rng);
+            train_run(config, dir, Start::Fresh(build), bar, threads)
+        }
+    }
+}
+
+/// A checkpoint's policy, of whichever learner wrote it.
+fn load_policy(dir: &Path, config: &Config) -> Result<Box<dyn Learner>> {
+    Ok(match config.agent.algorithm {
+        Algorithm::Sac(_) => Box::new(crate::sac::load_model(dir, config, true)?),
+        Algorithm::Sql(_) => Box::new(crate::sql::load_model(dir, config, true)?),
+    })
+}
 
 /// Trains one config for one or several seeds (two at a time on two cores).
 pub fn train(
@@ -49,7 +100,7 @@ pub fn train(
     }
     let workers = if several { 2.min(cores()) } else { 1 };
     for (config, _) in &jobs {
-        memory::check(config, Sac::training_bytes(config), workers)?;
+        memory::check(config, learner_bytes(config), workers)?;
     }
     let multi = indicatif::MultiProgress::new();
     let next = std::sync::atomic::AtomicUsize::new(0);
@@ -64,8 +115,7 @@ pub fn train(
                         break;
                     };
                     let bar = multi.add(crate::progress::training(config.seed));
-                    let fresh = Start::Fresh(|rng: &mut crate::rng::Rng| Sac::new(config, rng));
-                    let r = train_run(config, dir, fresh, &bar, workers == 1 && cores() > 1);
+                    let r = train_fresh(config, dir, &bar, workers == 1);
                     *results[i].lock().expect("no panics while holding it") = Some(r);
                 }
             });
@@ -87,19 +137,19 @@ fn check_trainable(config: &Config) -> Result<()> {
     if config.objective.backup != crate::objective::Backup::Maxent {
         return Err(config.error(
             "objective.backup",
-            "\"inference\" is for the exact solver; SAC learns the \"maxent\" backup",
+            "\"inference\" is for the exact solver; the learners learn the \"maxent\" backup",
         ));
     }
     if config.objective.action_prior != crate::objective::ActionPrior::Lebesgue {
         return Err(config.error(
             "objective.action_prior",
-            "SAC's entropy is differential (\"lebesgue\"); \"uniform\" is for the exact solver",
+            "the learners' entropy is differential (\"lebesgue\"); \"uniform\" is for the exact solver",
         ));
     }
     if config.objective.horizon != crate::objective::Horizon::Discounted {
         return Err(config.error(
             "objective.horizon",
-            "SAC learns a stationary policy: use \"discounted\"",
+            "the learners learn a stationary policy: use \"discounted\"",
         ));
     }
     Ok(())
@@ -116,9 +166,9 @@ pub fn resume(dir: &Path, out: Option<PathBuf>, sets: &[String]) -> Result<RunSu
             "only train.total_steps may change when resuming",
         ));
     }
-    let (config, sac, state, replay) = crate::sac::load_training(dir)?;
-    let config = if sets.is_empty() {
-        config
+    let config = checkpoint::load_config(dir)?;
+    let with_steps = if sets.is_empty() {
+        config.clone()
     } else {
         Config::from_table(
             config.resolved().clone(),
@@ -128,6 +178,36 @@ pub fn resume(dir: &Path, out: Option<PathBuf>, sets: &[String]) -> Result<RunSu
             sets,
         )?
     };
+    // checkpoints/step_N/ and final/ sit directly in their run dir.
+    let parent = dir.parent().unwrap_or(Path::new("."));
+    let original = if parent.file_name().is_some_and(|n| n == "checkpoints") {
+        parent.parent().unwrap_or(Path::new("."))
+    } else {
+        parent
+    };
+    let run_dir = out.unwrap_or_else(|| original.to_path_buf());
+    let metrics = original.join("metrics.csv");
+    match config.agent.algorithm {
+        Algorithm::Sac(_) => {
+            let (sac, state, replay) = crate::sac::load_training(dir, &config)?;
+            continue_run(&with_steps, &run_dir, sac, state, replay, metrics)
+        }
+        Algorithm::Sql(_) => {
+            let (sql, state, replay) = crate::sql::load_training(dir, &config)?;
+            continue_run(&with_steps, &run_dir, sql, state, replay, metrics)
+        }
+    }
+}
+
+/// Trains `learner` on from its checkpointed state up to `config`'s `train.total_steps`.
+fn continue_run<L: Learner + Send>(
+    config: &Config,
+    run_dir: &Path,
+    learner: L,
+    state: checkpoint::TrainState,
+    replay: Option<Replay>,
+    metrics: PathBuf,
+) -> Result<RunSummary> {
     if config.train.total_steps <= state.step {
         return Err(config.error(
             "train.total_steps",
@@ -137,24 +217,15 @@ pub fn resume(dir: &Path, out: Option<PathBuf>, sets: &[String]) -> Result<RunSu
             ),
         ));
     }
-    memory::check(&config, Sac::training_bytes(&config), 1)?;
-    // checkpoints/step_N/ and final/ sit directly in their run dir.
-    let parent = dir.parent().unwrap_or(Path::new("."));
-    let original = if parent.file_name().is_some_and(|n| n == "checkpoints") {
-        parent.parent().unwrap_or(Path::new("."))
-    } else {
-        parent
-    };
-    let run_dir = out.unwrap_or_else(|| original.to_path_buf());
     let bar = crate::progress::training(config.seed);
     let resume = Resume {
-        learner: sac,
+        learner,
         state,
         replay,
-        metrics: original.join("metrics.csv"),
+        metrics,
     };
-    let start: Start<Sac, fn(&mut crate::rng::Rng) -> Sac> = Start::Resume(Box::new(resume));
-    train_run(&config, &run_dir, start, &bar, cores() > 1)
+    let start: Start<L, fn(&mut Rng) -> Result<L>> = Start::Resume(Box::new(resume));
+    train_run(config, run_dir, start, &bar, threads(config, true))
 }
 
 /// What `eval --json` reports.
@@ -165,33 +236,45 @@ pub struct EvalReport {
     pub returns: Vec<f64>,
     pub lengths: Vec<u64>,
     pub episodes: usize,
+    /// Whether the actions were sampled: with `--stochastic`, and always for a policy without a
+    /// deterministic action (soft Q-learning's sampler).
     pub stochastic: bool,
+    /// Why the actions were sampled without `--stochastic`, if they were.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<&'static str>,
 }
 
-/// Runs a checkpoint's policy for seeded episodes (deterministic `tanh(μ)` unless `stochastic`).
+/// Runs a checkpoint's policy for seeded episodes (SAC's deterministic `tanh(μ)` unless
+/// `stochastic`; SQL's sampler always samples).
 pub fn eval(
     dir: &Path,
     episodes: Option<usize>,
     seed: u64,
     stochastic: bool,
 ) -> Result<EvalReport> {
-    let (config, mut sac) = crate::sac::load_model(dir, true)?;
+    let config = checkpoint::load_config(dir)?;
+    let mut policy = load_policy(dir, &config)?;
     let episodes = episodes.unwrap_or(config.train.eval_episodes);
     if episodes == 0 {
         return Err(Error::argument("--episodes 0", "must be at least 1"));
     }
     let mut rng = crate::rng::seeded(seed);
     let (returns, lengths) = run_episodes(&config.env, episodes, &mut rng, |obs, rng| {
-        Ok(sac.act(obs, stochastic.then_some(rng)))
+        Ok(match stochastic {
+            true => policy.sample_action(obs, rng),
+            false => policy.eval_action(obs, rng),
+        })
     })?;
     let (mean_return, std_return) = mean_std(&returns);
+    let forced = !stochastic && policy.evaluation_samples();
     Ok(EvalReport {
         mean_return,
         std_return,
         returns,
         lengths,
         episodes,
-        stochastic,
+        stochastic: stochastic || forced,
+        note: forced.then_some("sampled: soft Q-learning's policy has no mean action"),
     })
 }
 
@@ -332,7 +415,17 @@ pub fn query(
         value
     };
     for dir in checkpoints {
-        let (config, mut sac) = crate::sac::load_model(dir, false)?;
+        let config = checkpoint::load_config(dir)?;
+        if !matches!(config.agent.algorithm, Algorithm::Sac(_)) {
+            return Err(Error::argument(
+                "query",
+                format!(
+                    "{} holds a soft Q-learning checkpoint: query --checkpoint reads SAC checkpoints only",
+                    dir.display()
+                ),
+            ));
+        }
+        let mut sac = crate::sac::load_model(dir, &config, false)?;
         let x = crate::rollout::parse_vector("--state", state, config.env.state_dim())?;
         let q = crate::compare::learned::query(&mut sac, &config.env, &x, 4096, 0);
         sources.push(tag(

@@ -53,6 +53,10 @@ pub enum Error {
     /// Ctrl-C: the run stopped after writing a checkpoint.
     #[error("interrupted at step {step}; checkpoint written to {}; continue with: maxent train --resume {}", checkpoint.display(), checkpoint.display())]
     Interrupted { step: u64, checkpoint: PathBuf },
+    /// The tensor engine (candle) failed on an operation of a learner's own shapes: a bug, not
+    /// bad input.
+    #[error("tensor engine failed: {0}")]
+    Engine(String),
     /// Writing an output failed (a full disk, a read-only directory).
     #[error("cannot write {}: {source}", path.display())]
     Write {
@@ -69,6 +73,7 @@ impl Error {
             Error::Write { .. }
                 | Error::NotConverged { .. }
                 | Error::PolicyEvaluation { .. }
+                | Error::Engine(_)
                 | Error::Diverged { .. }
                 | Error::Interrupted { .. }
         )

@@ -17,6 +17,7 @@ pub mod progress;
 pub mod rng;
 pub mod rollout;
 pub mod sac;
+pub mod sql;
 pub mod tanh_gaussian;
 pub mod training;
 

@@ -204,8 +204,11 @@ fn run(cli: Cli) -> Result<(), Error> {
                 print_json(&r);
             } else {
                 println!(
-                    "mean return {:.2} ± {:.2} over {} episodes",
-                    r.mean_return, r.std_return, r.episodes
+                    "mean return {:.2} ± {:.2} over {} episodes{}",
+                    r.mean_return,
+                    r.std_return,
+                    r.episodes,
+                    r.note.map_or(String::new(), |n| format!(" ({n})"))
                 );
             }
         }

@@ -62,7 +62,7 @@ fn fast_update_matches_candle_autograd() {
                 ("critic", lf.critic, ls.critic),
                 ("actor", lf.actor, ls.actor),
                 ("alpha", lf.alpha, ls.alpha),
-                ("entropy", lf.entropy, ls.entropy),
+                ("entropy", lf.entropy.unwrap(), ls.entropy.unwrap()),
             ] {
                 assert!(
                     (a - b).abs() <= 1e-4 * (1.0 + b.abs()),

@@ -33,7 +33,6 @@ pub use figures::Figure;
 pub use markdown::markdown;
 pub use projection::project_tanh_gaussian;
 
-use crate::config::Config;
 use crate::env::Env;
 use crate::error::{Error, Result};
 use crate::exact::Solution;
@@ -236,7 +235,17 @@ pub fn compare(
     exact_dir: &Path,
     opts: Options,
 ) -> Result<(Report, Vec<Figure>)> {
-    let (config, mut sac): (Config, Sac) = crate::sac::load_model(checkpoint_dir, false)?;
+    let config = crate::training::checkpoint::load_config(checkpoint_dir)?;
+    if !matches!(config.agent.algorithm, crate::config::Algorithm::Sac(_)) {
+        return Err(Error::argument(
+            "compare",
+            format!(
+                "{} holds a soft Q-learning checkpoint: compare reads SAC checkpoints only",
+                checkpoint_dir.display()
+            ),
+        ));
+    }
+    let mut sac = crate::sac::load_model(checkpoint_dir, &config, false)?;
     let exact = Solution::load(exact_dir)?;
     let (alpha, alpha_source) = compatible::check(&config, sac.alpha(), &exact)?;
     let env = &config.env;

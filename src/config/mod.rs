@@ -8,7 +8,10 @@ mod overrides;
 mod sections;
 
 pub use overrides::Override;
-pub use sections::{Agent, AgentSpec, MAX_NOISE_NODES, SolverSpec, TargetEntropy, Train};
+pub use sections::{
+    Agent, AgentSpec, Algorithm, MAX_NOISE_NODES, SacKeys, SolverSpec, SqlKeys, TargetEntropy,
+    Train,
+};
 
 use std::path::{Path, PathBuf};
 
@@ -86,7 +89,7 @@ impl Config {
     /// refused as corrupt rather than read with the default in its place.
     pub fn load_recorded(path: &Path) -> Result<Config> {
         let text = read(path)?;
-        let table = parse_toml(&text, path)?;
+        let table = with_default_learner(parse_toml(&text, path)?);
         let config = Config::from_table(
             table.clone(),
             &path.display().to_string(),
@@ -193,10 +196,18 @@ impl Config {
             ));
         }
 
+        if matches!(agent.algorithm, Algorithm::Sql(_)) && objective.temperature.fixed().is_none() {
+            return Err(config_error(
+                origin_of("objective.alpha", origin),
+                "objective.alpha",
+                "soft Q-learning has no learned temperature (agent.algorithm = \"sql\"): give a number",
+            ));
+        }
         let mut resolved = ConfigSpec {
             name: name.clone(),
             env: toml::Value::Table(env.to_table()),
             solver: solver.clone(),
+            agent: agent.resolved(),
             ..spec
         };
         resolved.objective.alpha = match objective.temperature.fixed() {
@@ -345,7 +356,11 @@ fn build_env(mut table: toml::Table, origin: &str, prefix: &str, sets: &[Overrid
 
 /// Every key a config may have, at its default.
 fn schema() -> toml::Table {
-    toml::Table::try_from(ConfigSpec::default()).expect("a config is plain data")
+    let every_key = ConfigSpec {
+        agent: AgentSpec::schema(),
+        ..ConfigSpec::default()
+    };
+    toml::Table::try_from(every_key).expect("a config is plain data")
 }
 
 /// Every key an env table of this table's kind may have (None for an unknown kind, which
@@ -359,6 +374,17 @@ fn env_schema(table: &toml::Table) -> Option<toml::Table> {
     let mut schema = body.expect("an env spec is plain data");
     schema.insert("kind".into(), "".into());
     Some(schema)
+}
+
+/// A recorded config without `agent.algorithm` is one of SAC, the default learner: the key is
+/// filled in, so that such a run dir reads back complete.
+pub fn with_default_learner(mut table: toml::Table) -> toml::Table {
+    if let Some(toml::Value::Table(agent)) = table.get_mut("agent")
+        && !agent.contains_key("algorithm")
+    {
+        agent.insert("algorithm".into(), "sac".into());
+    }
+    table
 }
 
 /// Whether the value at key `set` contains the key `key` (`a.b` covers `a.b`, `a.b.c`, `a.b[0]`).

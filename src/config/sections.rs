@@ -57,32 +57,61 @@ impl Train {
     }
 }
 
-/// `[agent]` as written; `target_entropy` is a number or `"auto"`.
+/// `[agent]` as written. `algorithm` picks the learner; the keys of the other learner must be
+/// absent (a key a learner does not use is an error, not silently ignored). `target_entropy` is
+/// a number or `"auto"`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AgentSpec {
+    /// `"sac"` (soft actor-critic) or `"sql"` (soft Q-learning with an amortized SVGD sampler).
+    pub algorithm: String,
     /// Hidden layer widths of every network.
     pub hidden: Vec<usize>,
+    /// The policy's learning rate (SAC's actor, SQL's sampler).
     pub actor_lr: f64,
+    /// The soft Q networks' learning rate.
     pub critic_lr: f64,
-    pub alpha_lr: f64,
+    // SAC only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub alpha_lr: Option<f64>,
     /// Polyak rate of the target critics.
-    pub tau: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tau: Option<f64>,
     /// Initial α when it is learned.
-    pub init_alpha: f64,
-    pub target_entropy: toml::Value,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub init_alpha: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target_entropy: Option<toml::Value>,
+    // SQL only.
+    /// Uniform action samples per next state for the soft value's importance sampling.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub value_particles: Option<usize>,
+    /// Sampler particles per state for SVGD.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kernel_particles: Option<usize>,
+    /// The share of the particles that SVGD moves (the rest are fixed and define the kernel sum).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kernel_update_ratio: Option<f64>,
+    /// Updates between copies of the soft Q network into its target.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target_update_interval: Option<u64>,
 }
 
 impl Default for AgentSpec {
     fn default() -> Self {
         AgentSpec {
+            algorithm: "sac".into(),
             hidden: vec![256, 256],
             actor_lr: 1e-3,
             critic_lr: 1e-3,
-            alpha_lr: 1e-3,
-            tau: 0.005,
-            init_alpha: 1.0,
-            target_entropy: "auto".into(),
+            alpha_lr: None,
+            tau: None,
+            init_alpha: None,
+            target_entropy: None,
+            value_particles: None,
+            kernel_particles: None,
+            kernel_update_ratio: None,
+            target_update_interval: None,
         }
     }
 }
@@ -95,19 +124,120 @@ pub enum TargetEntropy {
     Nats(f64),
 }
 
-/// A validated `[agent]`.
+/// SAC's own keys, validated.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Agent {
-    pub hidden: Vec<usize>,
-    pub actor_lr: f64,
-    pub critic_lr: f64,
+pub struct SacKeys {
     pub alpha_lr: f64,
     pub tau: f64,
     pub init_alpha: f64,
     pub target_entropy: TargetEntropy,
 }
 
+impl Default for SacKeys {
+    fn default() -> Self {
+        SacKeys {
+            alpha_lr: 1e-3,
+            tau: 0.005,
+            init_alpha: 1.0,
+            target_entropy: TargetEntropy::Auto,
+        }
+    }
+}
+
+/// Soft Q-learning's own keys, validated (defaults: the reference's multigoal example,
+/// `haarnoja/softqlearning`, `examples/multigoal_sql.py`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SqlKeys {
+    pub value_particles: usize,
+    pub kernel_particles: usize,
+    pub kernel_update_ratio: f64,
+    pub target_update_interval: u64,
+}
+
+impl Default for SqlKeys {
+    fn default() -> Self {
+        SqlKeys {
+            value_particles: 16,
+            kernel_particles: 32,
+            kernel_update_ratio: 0.5,
+            target_update_interval: 1000,
+        }
+    }
+}
+
+impl SqlKeys {
+    /// Of the kernel particles, how many SVGD moves and how many stay fixed.
+    pub fn updated_and_fixed(&self) -> (usize, usize) {
+        let updated = (self.kernel_particles as f64 * self.kernel_update_ratio) as usize;
+        (updated, self.kernel_particles - updated)
+    }
+}
+
+/// The learner and its own keys.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Algorithm {
+    Sac(SacKeys),
+    Sql(SqlKeys),
+}
+
+impl Algorithm {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Algorithm::Sac(_) => "sac",
+            Algorithm::Sql(_) => "sql",
+        }
+    }
+}
+
+/// A validated `[agent]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Agent {
+    pub hidden: Vec<usize>,
+    pub actor_lr: f64,
+    pub critic_lr: f64,
+    pub algorithm: Algorithm,
+}
+
+impl Agent {
+    /// SAC's keys (their defaults for another learner, which does not read them).
+    pub fn sac(&self) -> SacKeys {
+        match &self.algorithm {
+            Algorithm::Sac(k) => k.clone(),
+            Algorithm::Sql(_) => SacKeys::default(),
+        }
+    }
+}
+
+fn parse_target_entropy(v: &toml::Value) -> Checked<TargetEntropy> {
+    match v {
+        toml::Value::String(s) if s == "auto" => Ok(TargetEntropy::Auto),
+        v => match v.as_float().or(v.as_integer().map(|i| i as f64)) {
+            Some(h) if h.is_finite() => Ok(TargetEntropy::Nats(h)),
+            _ => Err(Invalid::new(
+                "target_entropy",
+                format!("{v} is neither a number nor \"auto\""),
+            )),
+        },
+    }
+}
+
 impl AgentSpec {
+    /// Every key either learner reads, at its default: what `--set agent.KEY` may name.
+    pub fn schema() -> AgentSpec {
+        let (sac, sql) = (SacKeys::default(), SqlKeys::default());
+        AgentSpec {
+            alpha_lr: Some(sac.alpha_lr),
+            tau: Some(sac.tau),
+            init_alpha: Some(sac.init_alpha),
+            target_entropy: Some("auto".into()),
+            value_particles: Some(sql.value_particles),
+            kernel_particles: Some(sql.kernel_particles),
+            kernel_update_ratio: Some(sql.kernel_update_ratio),
+            target_update_interval: Some(sql.target_update_interval),
+            ..AgentSpec::default()
+        }
+    }
+
     pub fn validate(&self) -> Checked<Agent> {
         if self.hidden.is_empty() {
             return Err(Invalid::new(
@@ -118,27 +248,131 @@ impl AgentSpec {
         for (i, &h) in self.hidden.iter().enumerate() {
             at_least(&format!("hidden[{i}]"), h, 1)?;
         }
-        let target_entropy = match &self.target_entropy {
-            toml::Value::String(s) if s == "auto" => TargetEntropy::Auto,
-            v => match v.as_float().or(v.as_integer().map(|i| i as f64)) {
-                Some(h) if h.is_finite() => TargetEntropy::Nats(h),
-                _ => {
+        let sac_keys = [
+            ("alpha_lr", self.alpha_lr.is_some()),
+            ("tau", self.tau.is_some()),
+            ("init_alpha", self.init_alpha.is_some()),
+            ("target_entropy", self.target_entropy.is_some()),
+        ];
+        let sql_keys = [
+            ("value_particles", self.value_particles.is_some()),
+            ("kernel_particles", self.kernel_particles.is_some()),
+            ("kernel_update_ratio", self.kernel_update_ratio.is_some()),
+            (
+                "target_update_interval",
+                self.target_update_interval.is_some(),
+            ),
+        ];
+        let refuse_others = |others: &[(&str, bool)], owner: &str| -> Checked<()> {
+            match others.iter().find(|(_, set)| *set) {
+                Some((key, _)) => Err(Invalid::new(
+                    *key,
+                    format!(
+                        "is a key of \"{owner}\", which agent.algorithm = \"{}\" does not read: remove it",
+                        self.algorithm
+                    ),
+                )),
+                None => Ok(()),
+            }
+        };
+        let algorithm = match self.algorithm.as_str() {
+            "sac" => {
+                refuse_others(&sql_keys, "sql")?;
+                let d = SacKeys::default();
+                Algorithm::Sac(SacKeys {
+                    alpha_lr: positive("alpha_lr", self.alpha_lr.unwrap_or(d.alpha_lr))?,
+                    tau: within("tau", self.tau.unwrap_or(d.tau), f64::MIN_POSITIVE, 1.0)?,
+                    init_alpha: positive("init_alpha", self.init_alpha.unwrap_or(d.init_alpha))?,
+                    target_entropy: match &self.target_entropy {
+                        Some(v) => parse_target_entropy(v)?,
+                        None => d.target_entropy,
+                    },
+                })
+            }
+            "sql" => {
+                refuse_others(&sac_keys, "sac")?;
+                let d = SqlKeys::default();
+                let keys = SqlKeys {
+                    value_particles: at_least(
+                        "value_particles",
+                        self.value_particles.unwrap_or(d.value_particles),
+                        1,
+                    )?,
+                    kernel_particles: at_least(
+                        "kernel_particles",
+                        self.kernel_particles.unwrap_or(d.kernel_particles),
+                        2,
+                    )?,
+                    kernel_update_ratio: within(
+                        "kernel_update_ratio",
+                        self.kernel_update_ratio.unwrap_or(d.kernel_update_ratio),
+                        0.0,
+                        1.0,
+                    )?,
+                    target_update_interval: at_least(
+                        "target_update_interval",
+                        self.target_update_interval
+                            .unwrap_or(d.target_update_interval),
+                        1,
+                    )?,
+                };
+                let (updated, fixed) = keys.updated_and_fixed();
+                if updated == 0 || fixed == 0 {
                     return Err(Invalid::new(
-                        "target_entropy",
-                        format!("{v} is neither a number nor \"auto\""),
+                        "kernel_update_ratio",
+                        format!(
+                            "{} of {} kernel particles leaves {updated} to update and {fixed} fixed: SVGD needs at least one of each",
+                            keys.kernel_update_ratio, keys.kernel_particles
+                        ),
                     ));
                 }
-            },
+                Algorithm::Sql(keys)
+            }
+            other => {
+                return Err(Invalid::new(
+                    "algorithm",
+                    format!("\"{other}\" is not a learner: \"sac\" or \"sql\""),
+                ));
+            }
         };
         Ok(Agent {
             hidden: self.hidden.clone(),
             actor_lr: positive("actor_lr", self.actor_lr)?,
             critic_lr: positive("critic_lr", self.critic_lr)?,
-            alpha_lr: positive("alpha_lr", self.alpha_lr)?,
-            tau: within("tau", self.tau, f64::MIN_POSITIVE, 1.0)?,
-            init_alpha: positive("init_alpha", self.init_alpha)?,
-            target_entropy,
+            algorithm,
         })
+    }
+}
+
+impl Agent {
+    /// The `[agent]` a run dir records: every key of its learner, at its value, and none of the
+    /// other's.
+    pub fn resolved(&self) -> AgentSpec {
+        let mut spec = AgentSpec {
+            algorithm: self.algorithm.name().into(),
+            hidden: self.hidden.clone(),
+            actor_lr: self.actor_lr,
+            critic_lr: self.critic_lr,
+            ..AgentSpec::default()
+        };
+        match &self.algorithm {
+            Algorithm::Sac(k) => {
+                spec.alpha_lr = Some(k.alpha_lr);
+                spec.tau = Some(k.tau);
+                spec.init_alpha = Some(k.init_alpha);
+                spec.target_entropy = Some(match k.target_entropy {
+                    TargetEntropy::Auto => "auto".into(),
+                    TargetEntropy::Nats(h) => toml::Value::Float(h),
+                });
+            }
+            Algorithm::Sql(k) => {
+                spec.value_particles = Some(k.value_particles);
+                spec.kernel_particles = Some(k.kernel_particles);
+                spec.kernel_update_ratio = Some(k.kernel_update_ratio);
+                spec.target_update_interval = Some(k.target_update_interval);
+            }
+        }
+        spec
     }
 }
 

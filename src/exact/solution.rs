@@ -321,7 +321,10 @@ impl Solution {
         if info.get("format").map(String::as_str) != Some(FORMAT) {
             return Err(corrupt("not written by maxent solve".into()));
         }
-        let stored: toml::Table = parse_toml(info.get("config").map_or("", |s| s.as_str()), &path)?;
+        let stored: toml::Table = crate::config::with_default_learner(parse_toml(
+            info.get("config").map_or("", |s| s.as_str()),
+            &path,
+        )?);
         if &stored != config.resolved() {
             return Err(Error::input(
                 &config_path,

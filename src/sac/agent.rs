@@ -79,16 +79,17 @@ impl Sac {
             }
         }
         let log_scale = env.log_action_scale();
+        let keys = a.sac();
         let (alpha0, learned) = match config.objective.temperature {
             Temperature::Fixed(alpha) => (alpha, false),
-            Temperature::Auto => (a.init_alpha, true),
+            Temperature::Auto => (keys.init_alpha, true),
         };
         Sac {
             obs_dim: od,
             act_dim: ad,
             actor_opt: Adam::new(actor.len(), a.actor_lr),
             critic_opt: Adam::new(critic.len(), a.critic_lr),
-            alpha_opt: learned.then(|| Adam::new(1, a.alpha_lr)),
+            alpha_opt: learned.then(|| Adam::new(1, keys.alpha_lr)),
             target: critic.clone(),
             actor,
             critic,
@@ -96,8 +97,8 @@ impl Sac {
             critic_layout,
             log_alpha: alpha0.ln() as f32,
             gamma: config.objective.gamma,
-            tau: a.tau,
-            target_entropy: match a.target_entropy {
+            tau: keys.tau,
+            target_entropy: match keys.target_entropy {
                 TargetEntropy::Auto => -(ad as f64) + log_scale,
                 TargetEntropy::Nats(h) => h,
             },
@@ -214,8 +215,16 @@ impl Learner for Sac {
         super::params::FORMAT
     }
 
-    fn act(&mut self, obs: &[f64], rng: Option<&mut Rng>) -> Vec<f32> {
-        Sac::act(self, obs, rng)
+    fn sample_action(&mut self, obs: &[f64], rng: &mut Rng) -> Vec<f32> {
+        Sac::act(self, obs, Some(rng))
+    }
+
+    fn eval_action(&mut self, obs: &[f64], _rng: &mut Rng) -> Vec<f32> {
+        Sac::act(self, obs, None)
+    }
+
+    fn evaluation_samples(&self) -> bool {
+        false
     }
 
     fn update(&mut self, batch: &Batch, rng: &mut Rng) -> Losses {

@@ -16,32 +16,26 @@ use std::path::Path;
 
 use crate::config::Config;
 use crate::error::Result;
-use crate::training::{checkpoint, memory};
+use crate::training::{Replay, checkpoint, memory};
 
-/// A SAC checkpoint's config and agent, filled with what the caller needs: the policy only
-/// (`eval`), or the policy and critics (`compare`, `query`). Optimizer state, replay buffer and
-/// training state are not read.
-pub fn load_model(dir: &Path, policy_only: bool) -> Result<(Config, Sac)> {
-    let config = checkpoint::load_config(dir)?;
-    config.check_memory("agent.hidden", "the networks", Sac::network_bytes(&config))?;
-    let mut sac = Sac::new(&config, &mut crate::rng::seeded(0)); // shapes only; values follow
+/// A SAC checkpoint's agent for its recorded `config`, filled with what the caller needs: the
+/// policy only (`eval`), or the policy and critics (`compare`, `query`). Optimizer state, replay
+/// buffer and training state are not read.
+pub fn load_model(dir: &Path, config: &Config, policy_only: bool) -> Result<Sac> {
+    config.check_memory("agent.hidden", "the networks", Sac::network_bytes(config))?;
+    let mut sac = Sac::new(config, &mut crate::rng::seeded(0)); // shapes only; values follow
     checkpoint::load_model(dir, &mut sac, policy_only)?;
-    Ok((config, sac))
+    Ok(sac)
 }
 
 /// A SAC checkpoint's whole training state, for `train --resume`: the memory check first (the
 /// replay buffer is allocated on reading), then model, optimizers, state and replay buffer.
 pub fn load_training(
     dir: &Path,
-) -> Result<(
-    Config,
-    Sac,
-    checkpoint::TrainState,
-    Option<crate::training::Replay>,
-)> {
-    let config = checkpoint::load_config(dir)?;
-    memory::check(&config, Sac::training_bytes(&config), 1)?;
-    let mut sac = Sac::new(&config, &mut crate::rng::seeded(0));
-    let (state, replay) = checkpoint::load_training(dir, &config, &mut sac)?;
-    Ok((config, sac, state, replay))
+    config: &Config,
+) -> Result<(Sac, checkpoint::TrainState, Option<Replay>)> {
+    memory::check(config, Sac::training_bytes(config), 1)?;
+    let mut sac = Sac::new(config, &mut crate::rng::seeded(0));
+    let (state, replay) = checkpoint::load_training(dir, config, &mut sac)?;
+    Ok((sac, state, replay))
 }

@@ -176,7 +176,7 @@ impl Sac {
             critic: critic_loss,
             actor: actor_loss,
             alpha: alpha_loss,
-            entropy,
+            entropy: Some(entropy),
         }
     }
 

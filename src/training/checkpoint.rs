@@ -29,7 +29,8 @@ pub struct LossSums {
     pub critic: f64,
     pub actor: f64,
     pub alpha: f64,
-    pub entropy: f64,
+    /// `None` for a learner that reports no entropy.
+    pub entropy: Option<f64>,
 }
 
 /// Everything besides tensors that a resumed run needs to continue exactly.

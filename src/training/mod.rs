@@ -24,8 +24,9 @@ pub struct Losses {
     pub critic: f64,
     pub actor: f64,
     pub alpha: f64,
-    /// `−E log π(a|s)` over the batch, in nats (env action units).
-    pub entropy: f64,
+    /// `−E log π(a|s)` over the batch, in nats (env action units), for a learner whose policy
+    /// has a density it can evaluate (SQL's sampler has none).
+    pub entropy: Option<f64>,
 }
 
 /// A named f32 tensor: `(name, shape, values)`.
@@ -40,9 +41,13 @@ pub type Tensors = HashMap<String, (Vec<usize>, Vec<f32>)>;
 pub trait Learner {
     /// The `format` tag its checkpoint files carry (refused on reading when it differs).
     fn format(&self) -> &'static str;
-    /// An action on [-1, 1]^act_dim for one observation: sampled when `rng` is given, else the
-    /// learner's deterministic action.
-    fn act(&mut self, obs: &[f64], rng: Option<&mut Rng>) -> Vec<f32>;
+    /// An action on [-1, 1]^act_dim for one observation, sampled from the policy with `rng`.
+    fn sample_action(&mut self, obs: &[f64], rng: &mut Rng) -> Vec<f32>;
+    /// The action evaluation takes: the policy's deterministic action where it has one (SAC's
+    /// `tanh(μ)`), else a sample drawn with `rng`.
+    fn eval_action(&mut self, obs: &[f64], rng: &mut Rng) -> Vec<f32>;
+    /// Whether [`Learner::eval_action`] samples (the policy has no deterministic action).
+    fn evaluation_samples(&self) -> bool;
     /// One gradient step on a minibatch; `rng` draws whatever noise the update needs.
     fn update(&mut self, batch: &Batch, rng: &mut Rng) -> Losses;
     /// The temperature α now (the learned one when it is learned).

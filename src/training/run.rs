@@ -62,33 +62,32 @@ pub struct Resume<L> {
 
 /// How a run starts: afresh, building its learner from the run's seeded RNG (which then drives
 /// the rest of the run), or from a checkpoint.
-pub enum Start<L, F: FnOnce(&mut Rng) -> L> {
+pub enum Start<L, F: FnOnce(&mut Rng) -> Result<L>> {
     Fresh(F),
     Resume(Box<Resume<L>>),
 }
 
-/// Trains `config` in `run_dir`, from scratch or from `resume`.
-/// `parallel` splits each update over two threads (for a lone run on two cores). The whole loop
-/// then runs inside a two-thread pool, so that the update's fork–joins hand work to the other
-/// worker directly instead of waking a pool from outside and putting the caller to sleep on
-/// each one (5–8% faster per update, measured).
-pub fn train<L: Learner + Send, F: FnOnce(&mut Rng) -> L + Send>(
+/// Trains `config` in `run_dir`, from scratch or from `resume`, the whole loop inside a rayon
+/// pool of `threads` threads: with two, the learner splits each update over them
+/// ([`Learner::set_parallel`]), and its fork–joins hand work to the other worker directly instead
+/// of waking a pool from outside and putting the caller to sleep on each one (5–8% faster per
+/// update, measured); with one, whatever the learner's engine parallelizes stays on this run's
+/// thread (two runs side by side do not share a pool).
+pub fn train<L: Learner + Send, F: FnOnce(&mut Rng) -> Result<L> + Send>(
     config: &Config,
     run_dir: &Path,
     start: Start<L, F>,
     bar: &ProgressBar,
-    parallel: bool,
+    threads: usize,
 ) -> Result<RunSummary> {
-    let pool = parallel
-        .then(|| rayon::ThreadPoolBuilder::new().num_threads(2).build().ok())
-        .flatten();
-    match pool {
-        Some(pool) => pool.install(|| train_loop(config, run_dir, start, bar, parallel)),
-        None => train_loop(config, run_dir, start, bar, parallel),
+    let parallel = threads > 1;
+    match rayon::ThreadPoolBuilder::new().num_threads(threads).build() {
+        Ok(pool) => pool.install(|| train_loop(config, run_dir, start, bar, parallel)),
+        Err(_) => train_loop(config, run_dir, start, bar, parallel),
     }
 }
 
-fn train_loop<L: Learner, F: FnOnce(&mut Rng) -> L>(
+fn train_loop<L: Learner, F: FnOnce(&mut Rng) -> Result<L>>(
     config: &Config,
     run_dir: &Path,
     start: Start<L, F>,
@@ -127,7 +126,7 @@ fn train_loop<L: Learner, F: FnOnce(&mut Rng) -> L>(
         }
         Start::Fresh(build) => {
             let mut rng = rng::seeded(config.seed);
-            let mut learner = build(&mut rng);
+            let mut learner = build(&mut rng)?;
             learner.set_parallel(parallel);
             sim.reset(&mut rng, &mut obs);
             let st = TrainState {
@@ -174,7 +173,7 @@ fn train_loop<L: Learner, F: FnOnce(&mut Rng) -> L>(
                 .map(|_| st.rng.random_range(-1.0f32..=1.0))
                 .collect()
         } else {
-            learner.act(&obs, Some(&mut st.rng))
+            learner.sample_action(&obs, &mut st.rng)
         };
         to_env_action(&bounds, &action, &mut env_action);
         let t = sim.step(&env_action, &mut st.rng, &mut next_obs);
@@ -212,7 +211,7 @@ fn train_loop<L: Learner, F: FnOnce(&mut Rng) -> L>(
                 avg(l.actor),
                 avg(l.alpha),
                 fmt(st.alpha),
-                avg(l.entropy),
+                l.entropy.map_or(String::new(), avg),
                 format!("{:.3}", wall(&started)),
             ])?;
             recent_return = st.episode_return;
@@ -246,7 +245,9 @@ fn train_loop<L: Learner, F: FnOnce(&mut Rng) -> L>(
                 st.losses.critic += l.critic;
                 st.losses.actor += l.actor;
                 st.losses.alpha += l.alpha;
-                st.losses.entropy += l.entropy;
+                if let Some(h) = l.entropy {
+                    *st.losses.entropy.get_or_insert(0.0) += h;
+                }
             }
         }
 
@@ -336,7 +337,7 @@ fn evaluate_into(
         &config.env,
         config.train.eval_episodes,
         &mut rng,
-        |obs, _| Ok(learner.act(obs, None)),
+        |obs, rng| Ok(learner.eval_action(obs, rng)),
     )?;
     let (mean, std) = mean_std(&returns);
     let mean_len = lengths.iter().sum::<u64>() as f64 / lengths.len() as f64;

@@ -77,13 +77,14 @@ impl Sac {
                     .insert(format!("critic_target.{i}.{j}.bias"), tl.bias.clone());
             }
         }
+        let keys = a.sac();
         let (alpha0, learned) = match config.objective.temperature {
             Temperature::Fixed(alpha) => (alpha, false),
-            Temperature::Auto => (a.init_alpha, true),
+            Temperature::Auto => (keys.init_alpha, true),
         };
         let log_alpha = Var::from_tensor(&Tensor::new(alpha0.ln() as f32, &Device::Cpu)?)?;
         params.vars.insert("log_alpha".into(), log_alpha.clone());
-        let target_entropy = match a.target_entropy {
+        let target_entropy = match keys.target_entropy {
             TargetEntropy::Auto => -(ad as f64) + log_scale,
             TargetEntropy::Nats(h) => h,
         };
@@ -91,7 +92,7 @@ impl Sac {
             actor_opt: Adam::new(params.with_prefix("actor."), a.actor_lr)?,
             critic_opt: Adam::new(params.with_prefix("critic."), a.critic_lr)?,
             alpha_opt: learned
-                .then(|| Adam::new(params.with_prefix("log_alpha"), a.alpha_lr))
+                .then(|| Adam::new(params.with_prefix("log_alpha"), keys.alpha_lr))
                 .transpose()?,
             params,
             actor,
@@ -99,7 +100,7 @@ impl Sac {
             target,
             log_alpha,
             gamma: config.objective.gamma,
-            tau: a.tau,
+            tau: keys.tau,
             target_entropy,
             act_dim: ad,
         })
@@ -169,7 +170,7 @@ impl Sac {
             critic: f64::from(critic_loss.to_scalar::<f32>()?),
             actor: f64::from(actor_loss.to_scalar::<f32>()?),
             alpha: alpha_loss,
-            entropy: -f64::from(pi.log_prob.mean_all()?.to_scalar::<f32>()?),
+            entropy: Some(-f64::from(pi.log_prob.mean_all()?.to_scalar::<f32>()?)),
         })
     }
 }

@@ -1,0 +1,317 @@
+//! Soft Q-learning (Haarnoja, Tang, Abbeel, Levine 2017, "Reinforcement Learning with Deep
+//! Energy-Based Policies", arXiv:1702.08165, Algorithm 1; reference code `haarnoja/softqlearning`,
+//! `softqlearning/algorithms/sql.py`) on candle: a soft Q network `Q_θ(s, a)` with a target copy,
+//! and an amortized sampler `a = tanh(f_φ(s, ξ))`, `ξ ~ N(0, I)`, trained by SVGD toward the
+//! Boltzmann policy `exp(Q_θ(s, ·)/α)`. Networks are candle-nn `Linear` layers in one `VarMap`
+//! (`qf.*`, `qf_target.*`, `sampler.*`); every gradient is candle's autograd.
+//!
+//! Actions on the networks' side are on [-1, 1] per dimension, as in the replay buffer; the env
+//! gets them scaled onto its box. Values are in env action units (DESIGN §1): the soft value's
+//! importance sampling multiplies by the box's volume `|A|`.
+
+pub mod adam;
+pub mod nets;
+pub mod svgd;
+mod update;
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use candle_core::{Device, Tensor};
+use candle_nn::VarMap;
+
+use self::adam::Adam;
+use self::nets::Mlp;
+use crate::config::{Algorithm, Config, SqlKeys};
+use crate::error::{Error, Result};
+use crate::rng::Rng;
+use crate::training::memory::LearnerBytes;
+use crate::training::{Batch, Learner, Losses, NamedTensor, Replay, Tensors, checkpoint, memory};
+
+/// The tag of SQL checkpoint files.
+pub const FORMAT: &str = "maxent-sql-1";
+
+/// The soft Q-learning agent.
+pub struct Sql {
+    pub obs_dim: usize,
+    pub act_dim: usize,
+    pub vars: VarMap,
+    pub qf: Mlp,
+    pub qf_target: Mlp,
+    pub sampler: Mlp,
+    pub qf_opt: Adam,
+    pub sampler_opt: Adam,
+    pub alpha: f64,
+    pub gamma: f64,
+    /// `log |A|`, the log-volume of the action box in env units.
+    pub log_volume: f64,
+    pub keys: SqlKeys,
+}
+
+fn tensor_error(e: candle_core::Error) -> Error {
+    Error::Engine(e.to_string())
+}
+
+impl Sql {
+    /// Fresh networks, initialized from `rng` in sorted name order (PyTorch's default
+    /// `nn.Linear` init); the target starts as a copy of the soft Q network.
+    pub fn new(config: &Config, rng: &mut Rng) -> Result<Sql> {
+        Self::build(config, rng).map_err(tensor_error)
+    }
+
+    fn build(config: &Config, rng: &mut Rng) -> candle_core::Result<Sql> {
+        let Algorithm::Sql(keys) = &config.agent.algorithm else {
+            unreachable!("an SQL agent is built for an SQL config");
+        };
+        let env = &config.env;
+        let (od, ad) = (env.obs_dim(), env.action_dim());
+        let a = &config.agent;
+        let sizes = |input: usize, output: usize| {
+            let mut s = vec![input];
+            s.extend_from_slice(&a.hidden);
+            s.push(output);
+            s
+        };
+        let vars = VarMap::new();
+        let qf = Mlp::new(&vars, "qf", &sizes(od + ad, 1))?;
+        let qf_target = Mlp::new(&vars, "qf_target", &sizes(od + ad, 1))?;
+        let sampler = Mlp::new(&vars, "sampler", &sizes(od + ad, ad))?;
+        nets::init_uniform(&vars, rng)?;
+        nets::copy_prefix(&vars, "qf.", "qf_target.")?;
+        let temperature = config.objective.temperature.fixed();
+        Ok(Sql {
+            obs_dim: od,
+            act_dim: ad,
+            qf_opt: Adam::named(nets::with_prefix(&vars, "qf."), a.critic_lr)?,
+            sampler_opt: Adam::named(nets::with_prefix(&vars, "sampler."), a.actor_lr)?,
+            vars,
+            qf,
+            qf_target,
+            sampler,
+            alpha: temperature.expect("validation refuses a learned α for SQL"),
+            gamma: config.objective.gamma,
+            log_volume: env.action_bounds().iter().map(|b| b.width().ln()).sum(),
+            keys: keys.clone(),
+        })
+    }
+
+    /// About the bytes the agent holds while it trains: three networks, two optimizers' moments
+    /// and the gradients; then the activations of a minibatch's particles (the value's and the
+    /// sampler's) through a forward and a backward pass.
+    pub fn training_bytes(config: &Config) -> LearnerBytes {
+        let (od, ad) = (config.env.obs_dim() as f64, config.env.action_dim() as f64);
+        let params = |input: f64, output: f64| -> f64 {
+            let sizes: Vec<f64> = std::iter::once(input)
+                .chain(config.agent.hidden.iter().map(|&h| h as f64))
+                .chain([output])
+                .collect();
+            sizes.windows(2).map(|w| (w[0] + 1.0) * w[1]).sum()
+        };
+        let (q, s) = (params(od + ad, 1.0), params(od + ad, ad));
+        let particles = match &config.agent.algorithm {
+            Algorithm::Sql(k) => (k.value_particles + k.kernel_particles) as f64,
+            Algorithm::Sac(_) => 1.0,
+        };
+        let rows = config.train.batch_size as f64 * (1.0 + particles);
+        let widths: f64 = config.agent.hidden.iter().map(|&h| h as f64).sum();
+        LearnerBytes {
+            parameters: 4.0 * (5.0 * q + 4.0 * s),
+            activations: 4.0 * rows * 4.0 * widths,
+        }
+    }
+
+    /// A sampled action on [-1, 1] for each of `n` observations, the noise from `rng`.
+    pub fn sample(&self, obs: &[f32], n: usize, rng: &mut Rng) -> candle_core::Result<Vec<f32>> {
+        let obs = Tensor::from_slice(obs, (n, self.obs_dim), &Device::Cpu)?;
+        let xi = nets::normal(rng, n, self.act_dim)?;
+        self.sampler_actions(&obs, &xi)?.flatten_all()?.to_vec1()
+    }
+
+    /// `tanh(f_φ([s, ξ]))`, `[rows, act_dim]`.
+    fn sampler_actions(&self, obs: &Tensor, xi: &Tensor) -> candle_core::Result<Tensor> {
+        self.sampler.forward(&Tensor::cat(&[obs, xi], 1)?)?.tanh()
+    }
+
+    /// `Q_θ(s, a)` for `n` rows of observations and actions on [-1, 1].
+    pub fn q(&self, obs: &[f32], action: &[f32], n: usize) -> candle_core::Result<Vec<f32>> {
+        let dev = &Device::Cpu;
+        let x = Tensor::cat(
+            &[
+                Tensor::from_slice(obs, (n, self.obs_dim), dev)?,
+                Tensor::from_slice(action, (n, self.act_dim), dev)?,
+            ],
+            1,
+        )?;
+        self.qf.forward(&x)?.flatten_all()?.to_vec1()
+    }
+
+    fn named(&self, prefix: &str) -> Vec<NamedTensor> {
+        nets::with_prefix(&self.vars, prefix)
+            .into_iter()
+            .map(|(name, var)| {
+                let values = var
+                    .as_tensor()
+                    .flatten_all()
+                    .and_then(|t| t.to_vec1())
+                    .expect("an f32 variable reads back");
+                (name, var.dims().to_vec(), values)
+            })
+            .collect()
+    }
+}
+
+/// The stored tensor `key` as a tensor of `dims`, refusing a missing name, a wrong shape or
+/// non-finite values.
+fn stored_tensor(key: &str, dims: &[usize], stored: &Tensors, path: &Path) -> Result<Tensor> {
+    let (shape, values) = stored.get(key).ok_or_else(|| {
+        Error::input(
+            path,
+            format!("tensor {key} is missing (a checkpoint of another network?)"),
+        )
+    })?;
+    if shape.as_slice() != dims {
+        return Err(Error::input(
+            path,
+            format!("tensor {key} has shape {shape:?}, the config's network needs {dims:?}"),
+        ));
+    }
+    if values.iter().any(|v| !v.is_finite()) {
+        return Err(Error::input(
+            path,
+            format!("tensor {key} holds non-finite values"),
+        ));
+    }
+    Tensor::from_slice(values, dims, &Device::Cpu).map_err(tensor_error)
+}
+
+impl Learner for Sql {
+    fn format(&self) -> &'static str {
+        FORMAT
+    }
+
+    fn sample_action(&mut self, obs: &[f64], rng: &mut Rng) -> Vec<f32> {
+        let x: Vec<f32> = obs.iter().map(|&v| v as f32).collect();
+        self.sample(&x, 1, rng)
+            .expect("the sampler's shapes are its own")
+    }
+
+    fn eval_action(&mut self, obs: &[f64], rng: &mut Rng) -> Vec<f32> {
+        self.sample_action(obs, rng)
+    }
+
+    fn evaluation_samples(&self) -> bool {
+        true
+    }
+
+    fn update(&mut self, batch: &Batch, rng: &mut Rng) -> Losses {
+        Sql::update(self, batch, rng).expect("the update's shapes are its own")
+    }
+
+    fn alpha(&self) -> f64 {
+        self.alpha
+    }
+
+    /// candle parallelizes inside its own operations; the update has no split of its own.
+    fn set_parallel(&mut self, _parallel: bool) {}
+
+    fn model_tensors(&self) -> (Vec<NamedTensor>, HashMap<String, String>) {
+        let tensors = self.named("");
+        let meta = HashMap::from([
+            ("format".to_string(), FORMAT.to_string()),
+            (
+                "hidden".to_string(),
+                format!(
+                    "{:?}",
+                    self.qf.layers[..self.qf.layers.len() - 1]
+                        .iter()
+                        .map(|l| l.weight().dims()[0])
+                        .collect::<Vec<_>>()
+                ),
+            ),
+        ]);
+        (tensors, meta)
+    }
+
+    fn optimizer_tensors(&self) -> (Vec<NamedTensor>, HashMap<String, String>) {
+        let mut out = Vec::new();
+        let mut meta = HashMap::from([("format".to_string(), FORMAT.to_string())]);
+        for (which, opt) in [("critic", &self.qf_opt), ("actor", &self.sampler_opt)] {
+            meta.insert(format!("{which}.t"), opt.t.to_string());
+            for (name, var, m, v) in &opt.slots {
+                for (moment, t) in [("m", m), ("v", v)] {
+                    let values = t
+                        .flatten_all()
+                        .and_then(|t| t.to_vec1())
+                        .expect("an f32 moment reads back");
+                    out.push((
+                        format!("{which}.{moment}.{name}"),
+                        var.dims().to_vec(),
+                        values,
+                    ));
+                }
+            }
+        }
+        (out, meta)
+    }
+
+    fn load_model(&mut self, stored: &Tensors, path: &Path, policy_only: bool) -> Result<()> {
+        for (name, var) in nets::sorted(&self.vars) {
+            if !policy_only || name.starts_with("sampler.") {
+                let t = stored_tensor(&name, var.dims(), stored, path)?;
+                var.set(&t).map_err(tensor_error)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn load_optimizer(
+        &mut self,
+        stored: &Tensors,
+        metadata: &HashMap<String, String>,
+        path: &Path,
+    ) -> Result<()> {
+        for (which, opt) in [
+            ("critic", &mut self.qf_opt),
+            ("actor", &mut self.sampler_opt),
+        ] {
+            opt.t = metadata
+                .get(&format!("{which}.t"))
+                .and_then(|t| t.parse().ok())
+                .ok_or_else(|| {
+                    Error::input(
+                        path,
+                        format!("corrupt checkpoint file: no step count for the {which} optimizer"),
+                    )
+                })?;
+            for (name, var, m, v) in &mut opt.slots {
+                for (moment, slot) in [("m", m), ("v", v)] {
+                    let key = format!("{which}.{moment}.{name}");
+                    *slot = stored_tensor(&key, var.dims(), stored, path)?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// An SQL checkpoint's agent for its recorded `config`, filled with the sampler only
+/// (`policy_only`) or every network. Optimizer state, replay buffer and training state are not
+/// read.
+pub fn load_model(dir: &Path, config: &Config, policy_only: bool) -> Result<Sql> {
+    let networks = Sql::training_bytes(config).parameters / 4.0;
+    config.check_memory("agent.hidden", "the networks", networks)?;
+    let mut sql = Sql::new(config, &mut crate::rng::seeded(0))?;
+    checkpoint::load_model(dir, &mut sql, policy_only)?;
+    Ok(sql)
+}
+
+/// An SQL checkpoint's whole training state, for `train --resume`.
+pub fn load_training(
+    dir: &Path,
+    config: &Config,
+) -> Result<(Sql, checkpoint::TrainState, Option<Replay>)> {
+    memory::check(config, Sql::training_bytes(config), 1)?;
+    let mut sql = Sql::new(config, &mut crate::rng::seeded(0))?;
+    let (state, replay) = checkpoint::load_training(dir, config, &mut sql)?;
+    Ok((sql, state, replay))
+}
