@@ -242,6 +242,12 @@ pub struct EvalReport {
     /// Why the actions were sampled without `--stochastic`, if they were.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub note: Option<&'static str>,
+    /// For envs with goals: the goal (index into `targets`) that ended each episode, `null` for
+    /// an episode that ran out of time; and how many distinct goals were reached.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub goals: Option<Vec<Option<usize>>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub goals_reached: Option<usize>,
 }
 
 /// Runs a checkpoint's policy for seeded episodes (SAC's deterministic `tanh(μ)` unless
@@ -259,22 +265,26 @@ pub fn eval(
         return Err(Error::argument("--episodes 0", "must be at least 1"));
     }
     let mut rng = crate::rng::seeded(seed);
-    let (returns, lengths) = run_episodes(&config.env, episodes, &mut rng, |obs, rng| {
+    let run = run_episodes(&config.env, episodes, &mut rng, |obs, rng| {
         Ok(match stochastic {
             true => policy.sample_action(obs, rng),
             false => policy.eval_action(obs, rng),
         })
     })?;
-    let (mean_return, std_return) = mean_std(&returns);
+    let (mean_return, std_return) = mean_std(&run.returns);
+    let has_goals = config.env.has_goals();
+    let goals_reached = has_goals.then(|| run.goals_reached());
     let forced = !stochastic && policy.evaluation_samples();
     Ok(EvalReport {
         mean_return,
         std_return,
-        returns,
-        lengths,
+        returns: run.returns,
+        lengths: run.lengths,
         episodes,
         stochastic: stochastic || forced,
         note: forced.then_some("sampled: soft Q-learning's policy has no mean action"),
+        goals: has_goals.then_some(run.goals),
+        goals_reached,
     })
 }
 

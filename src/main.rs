@@ -204,10 +204,12 @@ fn run(cli: Cli) -> Result<(), Error> {
                 print_json(&r);
             } else {
                 println!(
-                    "mean return {:.2} ± {:.2} over {} episodes{}",
+                    "mean return {:.2} ± {:.2} over {} episodes{}{}",
                     r.mean_return,
                     r.std_return,
                     r.episodes,
+                    r.goals_reached
+                        .map_or(String::new(), |g| format!(", {g} distinct goals reached")),
                     r.note.map_or(String::new(), |n| format!(" ({n})"))
                 );
             }

@@ -158,6 +158,18 @@ fn sql_checkpoints_evaluate_by_sampling() {
     assert_ne!(e1["returns"], e3["returns"]);
     assert_eq!(e1["stochastic"], true);
     assert!(e1["note"].as_str().unwrap().contains("sampled"), "{e1}");
+    // The multi-goal world has goals: which one ended each episode, and how many were reached.
+    let goals = e1["goals"].as_array().unwrap();
+    assert_eq!(goals.len(), 3);
+    let mut reached: Vec<u64> = goals.iter().filter_map(|g| g.as_u64()).collect();
+    assert!(reached.iter().all(|&g| g < 4), "{e1}");
+    for (g, len) in goals.iter().zip(e1["lengths"].as_array().unwrap()) {
+        // An episode without a goal ran out of time.
+        assert!(!g.is_null() || len.as_u64() == Some(30), "{e1}");
+    }
+    reached.sort_unstable();
+    reached.dedup();
+    assert_eq!(e1["goals_reached"].as_u64(), Some(reached.len() as u64));
     let text = dir.maxent(&["eval", "--checkpoint", "run/final", "--episodes", "1"]);
     assert!(text.stdout.contains("sampled"), "{}", text.stdout);
     dir.maxent(&["query", "--checkpoint", "run/final", "--state", "0,0"])

@@ -235,6 +235,22 @@ impl Env {
         }
     }
 
+    /// Which goal (an index into the env's `targets`) the state lies inside, for envs with goals.
+    pub fn goal_at(&self, state: &[f64]) -> Option<usize> {
+        match self {
+            Env::Pendulum(_) => None,
+            Env::PointMass(p) => p.goal_at(state),
+        }
+    }
+
+    /// Whether reaching a goal ends an episode in this env.
+    pub fn has_goals(&self) -> bool {
+        match self {
+            Env::Pendulum(_) => false,
+            Env::PointMass(p) => p.spec().reward.goal_radius > 0.0,
+        }
+    }
+
     /// The observation the agent sees in `state`.
     #[inline]
     pub fn observe(&self, state: &[f64], obs: &mut [f64]) {

@@ -250,6 +250,23 @@ impl PointMass {
             .fold(f64::INFINITY, f64::min)
     }
 
+    /// The index (into `targets`) of the goal `next` lies inside, if any: the nearest target
+    /// within `goal_radius`.
+    pub fn goal_at(&self, next: &[f64]) -> Option<usize> {
+        let (d, r) = (self.spec.dims, self.spec.reward.goal_radius);
+        if r <= 0.0 {
+            return None;
+        }
+        let dist = |t: &[f64]| -> f64 { t.iter().zip(next).map(|(a, b)| (a - b) * (a - b)).sum() };
+        let (k, best) = self
+            .targets
+            .chunks_exact(d)
+            .map(dist)
+            .enumerate()
+            .fold((0, f64::INFINITY), |a, b| if b.1 < a.1 { b } else { a });
+        (best < r * r).then_some(k)
+    }
+
     /// Whether `next` lies inside a goal (an absorbing, terminating transition).
     #[inline]
     pub fn terminal(&self, next: &[f64]) -> bool {
@@ -337,5 +354,16 @@ mod tests {
         let mut spec = PointMassSpec::default();
         spec.reward.targets = vec![vec![1.0, 2.0]];
         assert_eq!(spec.validate().unwrap_err().key, "reward.targets[0]");
+    }
+
+    #[test]
+    fn goal_at_names_the_target_reached() {
+        let p = multigoal();
+        assert_eq!(p.goal_at(&[5.0, 0.5]), Some(0));
+        assert_eq!(p.goal_at(&[-4.2, 0.1]), Some(1));
+        assert_eq!(p.goal_at(&[0.3, -5.6]), Some(3));
+        assert_eq!(p.goal_at(&[2.0, 2.0]), None);
+        assert_eq!(p.goal_at(&[0.0, 6.0]), None, "just outside the radius");
+        assert!(p.terminal(&[0.0, 4.01]) && p.goal_at(&[0.0, 4.01]) == Some(2));
     }
 }

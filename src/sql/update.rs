@@ -33,7 +33,11 @@ impl Sql {
         let terminated = Tensor::from_slice(b.terminated, n, dev)?;
         let critic = self.soft_bellman_step(&obs, &action, &reward, &next_obs, &terminated, rng)?;
         let actor = self.svgd_step(&obs, rng)?;
-        if self.qf_opt.t.is_multiple_of(self.keys.target_update_interval) {
+        if self
+            .qf_opt
+            .t
+            .is_multiple_of(self.keys.target_update_interval)
+        {
             nets::copy_prefix(&self.vars, "qf.", "qf_target.")?;
         }
         Ok(Losses {

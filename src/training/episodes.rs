@@ -4,19 +4,38 @@ use crate::env::{Env, Simulator};
 use crate::rng::Rng;
 use crate::tanh_gaussian::to_env_action;
 
-/// Returns and lengths of `episodes` episodes of `policy` (obs → action on [-1, 1]); resets and
-/// transition noise come from `rng`, which the policy may also use to sample.
+/// What a set of episodes gave: each one's return, length, and the goal that ended it (an index
+/// into the env's `targets`; `None` when it ran out of time or the env has no goals).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Episodes {
+    pub returns: Vec<f64>,
+    pub lengths: Vec<u64>,
+    pub goals: Vec<Option<usize>>,
+}
+
+impl Episodes {
+    /// How many distinct goals the episodes reached (the reference's `env:goals_reached`).
+    pub fn goals_reached(&self) -> usize {
+        let mut seen: Vec<usize> = self.goals.iter().flatten().copied().collect();
+        seen.sort_unstable();
+        seen.dedup();
+        seen.len()
+    }
+}
+
+/// `episodes` episodes of `policy` (obs → action on [-1, 1]); resets and transition noise come
+/// from `rng`, which the policy may also use to sample.
 pub fn run_episodes(
     env: &Env,
     episodes: usize,
     rng: &mut Rng,
     mut policy: impl FnMut(&[f64], &mut Rng) -> crate::Result<Vec<f32>>,
-) -> crate::Result<(Vec<f64>, Vec<u64>)> {
+) -> crate::Result<Episodes> {
     let bounds = env.action_bounds();
     let mut sim = Simulator::new(env.clone());
     let mut obs = vec![0.0; env.obs_dim()];
     let mut action = vec![0.0; env.action_dim()];
-    let (mut returns, mut lengths) = (Vec::new(), Vec::new());
+    let mut out = Episodes::default();
     for _ in 0..episodes {
         sim.reset(rng, &mut obs);
         let (mut ret, mut len) = (0.0, 0);
@@ -27,11 +46,13 @@ pub fn run_episodes(
             ret += t.reward;
             len += 1;
             if t.terminated || t.truncated {
+                out.goals
+                    .push(t.terminated.then(|| env.goal_at(sim.state())).flatten());
                 break;
             }
         }
-        returns.push(ret);
-        lengths.push(len);
+        out.returns.push(ret);
+        out.lengths.push(len);
     }
-    Ok((returns, lengths))
+    Ok(out)
 }

@@ -333,14 +333,14 @@ fn evaluate_into(
 ) -> Result<(u64, f64, f64)> {
     let (step, episodes) = (st.step, st.episodes);
     let mut rng: Rng = rng::derived(config.seed, EVAL_TAG, step);
-    let (returns, lengths) = run_episodes(
+    let run = run_episodes(
         &config.env,
         config.train.eval_episodes,
         &mut rng,
         |obs, rng| Ok(learner.eval_action(obs, rng)),
     )?;
-    let (mean, std) = mean_std(&returns);
-    let mean_len = lengths.iter().sum::<u64>() as f64 / lengths.len() as f64;
+    let (mean, std) = mean_std(&run.returns);
+    let mean_len = run.lengths.iter().sum::<u64>() as f64 / run.lengths.len() as f64;
     let empty = String::new;
     metrics.row(&[
         "eval".into(),
