@@ -72,7 +72,7 @@ impl Sql {
     /// The soft Bellman step: `y = r + γ·(1 − terminated)·V(s′)` (a truncation bootstraps),
     /// `J_Q = ½·mean((Q_θ(s, a) − y)²)` (the reference's `bellman_residual`), one Adam step on θ.
     /// Returns `J_Q`.
-    fn soft_bellman_step(
+    pub fn soft_bellman_step(
         &mut self,
         obs: &Tensor,
         action: &Tensor,
@@ -100,7 +100,7 @@ impl Sql {
     /// its gradient by autograd; [`svgd::direction`] gives φ for the updated particles, and
     /// `∂φ/∂φ-params` is propagated through f_φ by minimizing `−Σ a_updated·φ` (φ a constant: the
     /// reference's surrogate loss). Returns that surrogate per particle.
-    fn svgd_step(&mut self, obs: &Tensor, rng: &mut Rng) -> candle_core::Result<f64> {
+    pub fn svgd_step(&mut self, obs: &Tensor, rng: &mut Rng) -> candle_core::Result<f64> {
         let (n, ad) = (obs.dims2()?.0, self.act_dim);
         let k = self.keys.kernel_particles;
         let (updated_count, fixed_count) = self.keys.updated_and_fixed();
