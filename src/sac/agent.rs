@@ -111,15 +111,15 @@ impl Sac {
     /// Parameters of the actor and of one critic for `config`, in floating point (so that absurd
     /// sizes cannot overflow).
     fn parameter_counts(config: &Config) -> (f64, f64) {
-        let (od, ad) = (config.env.obs_dim() as f64, config.env.action_dim() as f64);
-        let params = |input: f64, output: f64| -> f64 {
-            let sizes: Vec<f64> = std::iter::once(input)
-                .chain(config.agent.hidden.iter().map(|&h| h as f64))
-                .chain([output])
-                .collect();
-            sizes.windows(2).map(|w| (w[0] + 1.0) * w[1]).sum()
-        };
-        (params(od, 2.0 * ad), params(od + ad, 1.0))
+        let (od, ad, hidden) = (
+            config.env.obs_dim(),
+            config.env.action_dim(),
+            &config.agent.hidden,
+        );
+        (
+            crate::training::memory::mlp_parameters(od, hidden, 2 * ad),
+            crate::training::memory::mlp_parameters(od + ad, hidden, 1),
+        )
     }
 
     /// The bytes of the networks alone (actor, twin critics, their targets): what a model loaded

@@ -13,7 +13,7 @@ use super::Sac;
 use super::dense::Layout;
 use super::optim::Adam;
 use crate::error::{Error, Result};
-use crate::training::{NamedTensor, Tensors};
+use crate::training::{NamedTensor, Tensors, checkpoint};
 
 /// The tag of SAC checkpoint files.
 pub const FORMAT: &str = "maxent-sac-1";
@@ -81,8 +81,7 @@ fn log_alpha_name() -> Vec<Named> {
     vec![("log_alpha".into(), 0..1, vec![], 1)]
 }
 
-/// Fills the named parts of `flat` from `stored` (under `prefix` + name), refusing missing
-/// names, wrong shapes and non-finite values.
+/// Fills the named parts of `flat` from `stored` (under `prefix` + name).
 fn fill(
     flat: &mut [f32],
     names: &[Named],
@@ -91,25 +90,7 @@ fn fill(
     path: &Path,
 ) -> Result<()> {
     for (name, range, shape, _) in names {
-        let key = format!("{prefix}{name}");
-        let (s, values) = stored.get(&key).ok_or_else(|| {
-            Error::input(
-                path,
-                format!("tensor {key} is missing (a checkpoint of another network?)"),
-            )
-        })?;
-        if s != shape {
-            return Err(Error::input(
-                path,
-                format!("tensor {key} has shape {s:?}, the config's network needs {shape:?}"),
-            ));
-        }
-        if values.iter().any(|v| !v.is_finite()) {
-            return Err(Error::input(
-                path,
-                format!("tensor {key} holds non-finite values"),
-            ));
-        }
+        let values = checkpoint::stored_values(stored, &format!("{prefix}{name}"), shape, path)?;
         flat[range.clone()].copy_from_slice(values);
     }
     Ok(())

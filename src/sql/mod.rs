@@ -95,19 +95,30 @@ impl Sql {
         })
     }
 
+    /// The bytes of the networks alone (Q, its target, the sampler): what a loaded model holds.
+    pub fn network_bytes(config: &Config) -> f64 {
+        let (q, s) = Self::parameter_counts(config);
+        4.0 * (2.0 * q + s)
+    }
+
+    /// Parameters of the Q network and of the sampler (floating point: no overflow).
+    fn parameter_counts(config: &Config) -> (f64, f64) {
+        let (od, ad, hidden) = (
+            config.env.obs_dim(),
+            config.env.action_dim(),
+            &config.agent.hidden,
+        );
+        (
+            memory::mlp_parameters(od + ad, hidden, 1),
+            memory::mlp_parameters(od + ad, hidden, ad),
+        )
+    }
+
     /// About the bytes the agent holds while it trains: three networks, two optimizers' moments
     /// and the gradients; then the activations of a minibatch's particles (the value's and the
     /// sampler's) through a forward and a backward pass.
     pub fn training_bytes(config: &Config) -> LearnerBytes {
-        let (od, ad) = (config.env.obs_dim() as f64, config.env.action_dim() as f64);
-        let params = |input: f64, output: f64| -> f64 {
-            let sizes: Vec<f64> = std::iter::once(input)
-                .chain(config.agent.hidden.iter().map(|&h| h as f64))
-                .chain([output])
-                .collect();
-            sizes.windows(2).map(|w| (w[0] + 1.0) * w[1]).sum()
-        };
-        let (q, s) = (params(od + ad, 1.0), params(od + ad, ad));
+        let (q, s) = Self::parameter_counts(config);
         let particles = match &config.agent.algorithm {
             Algorithm::Sql(k) => (k.value_particles + k.kernel_particles) as f64,
             Algorithm::Sac(_) => 1.0,
@@ -160,27 +171,9 @@ impl Sql {
     }
 }
 
-/// The stored tensor `key` as a tensor of `dims`, refusing a missing name, a wrong shape or
-/// non-finite values.
+/// The stored tensor `key` as a tensor of `dims` (see [`checkpoint::stored_values`]).
 fn stored_tensor(key: &str, dims: &[usize], stored: &Tensors, path: &Path) -> Result<Tensor> {
-    let (shape, values) = stored.get(key).ok_or_else(|| {
-        Error::input(
-            path,
-            format!("tensor {key} is missing (a checkpoint of another network?)"),
-        )
-    })?;
-    if shape.as_slice() != dims {
-        return Err(Error::input(
-            path,
-            format!("tensor {key} has shape {shape:?}, the config's network needs {dims:?}"),
-        ));
-    }
-    if values.iter().any(|v| !v.is_finite()) {
-        return Err(Error::input(
-            path,
-            format!("tensor {key} holds non-finite values"),
-        ));
-    }
+    let values = checkpoint::stored_values(stored, key, dims, path)?;
     Tensor::from_slice(values, dims, &Device::Cpu).map_err(tensor_error)
 }
 
@@ -298,8 +291,7 @@ impl Learner for Sql {
 /// (`policy_only`) or every network. Optimizer state, replay buffer and training state are not
 /// read.
 pub fn load_model(dir: &Path, config: &Config, policy_only: bool) -> Result<Sql> {
-    let networks = Sql::training_bytes(config).parameters / 4.0;
-    config.check_memory("agent.hidden", "the networks", networks)?;
+    config.check_memory("agent.hidden", "the networks", Sql::network_bytes(config))?;
     let mut sql = Sql::new(config, &mut crate::rng::seeded(0))?;
     checkpoint::load_model(dir, &mut sql, policy_only)?;
     Ok(sql)

@@ -107,6 +107,35 @@ pub fn read_f32(path: &Path, format: Option<&str>) -> Result<(Tensors, HashMap<S
     Ok((out, metadata))
 }
 
+/// The values of stored tensor `key`, which must have the shape `dims` (a learner's own) and be
+/// finite; `path` names the file in the error.
+pub fn stored_values<'a>(
+    stored: &'a Tensors,
+    key: &str,
+    dims: &[usize],
+    path: &Path,
+) -> Result<&'a [f32]> {
+    let (shape, values) = stored.get(key).ok_or_else(|| {
+        Error::input(
+            path,
+            format!("tensor {key} is missing (a checkpoint of another network?)"),
+        )
+    })?;
+    if shape.as_slice() != dims {
+        return Err(Error::input(
+            path,
+            format!("tensor {key} has shape {shape:?}, the config's network needs {dims:?}"),
+        ));
+    }
+    if values.iter().any(|v| !v.is_finite()) {
+        return Err(Error::input(
+            path,
+            format!("tensor {key} holds non-finite values"),
+        ));
+    }
+    Ok(values)
+}
+
 fn env_metadata(config: &Config) -> HashMap<String, String> {
     let env = &config.env;
     let bounds = env.action_bounds();

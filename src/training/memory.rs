@@ -16,6 +16,16 @@ pub struct LearnerBytes {
     pub activations: f64,
 }
 
+/// Parameters (weights and biases) of an MLP `[input, hidden…, output]`, in floating point.
+pub fn mlp_parameters(input: usize, hidden: &[usize], output: usize) -> f64 {
+    let sizes: Vec<f64> = std::iter::once(input)
+        .chain(hidden.iter().copied())
+        .chain([output])
+        .map(|n| n as f64)
+        .collect();
+    sizes.windows(2).map(|w| (w[0] + 1.0) * w[1]).sum()
+}
+
 /// Refuses `runs` trainings of `config` at once whose memory would not fit.
 pub fn check(config: &Config, learner: LearnerBytes, runs: usize) -> Result<()> {
     let env = &config.env;
