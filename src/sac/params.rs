@@ -12,7 +12,7 @@ use std::path::Path;
 use super::Sac;
 use super::dense::Layout;
 use super::optim::Adam;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::training::{NamedTensor, Tensors, checkpoint};
 
 /// The tag of SAC checkpoint files.
@@ -209,15 +209,7 @@ impl Sac {
         ];
         for (which, adam, names) in opts {
             let Some(adam) = adam else { continue };
-            adam.t = meta
-                .get(&format!("{which}.t"))
-                .and_then(|t| t.parse().ok())
-                .ok_or_else(|| {
-                    Error::input(
-                        path,
-                        format!("corrupt checkpoint file: no step count for the {which} optimizer"),
-                    )
-                })?;
+            adam.t = checkpoint::step_count(meta, which, path)?;
             fill(&mut adam.m, names, &format!("{which}.m."), stored, path)?;
             fill(&mut adam.v, names, &format!("{which}.v."), stored, path)?;
         }

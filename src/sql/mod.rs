@@ -267,15 +267,7 @@ impl Learner for Sql {
             ("critic", &mut self.qf_opt),
             ("actor", &mut self.sampler_opt),
         ] {
-            opt.t = metadata
-                .get(&format!("{which}.t"))
-                .and_then(|t| t.parse().ok())
-                .ok_or_else(|| {
-                    Error::input(
-                        path,
-                        format!("corrupt checkpoint file: no step count for the {which} optimizer"),
-                    )
-                })?;
+            opt.t = checkpoint::step_count(metadata, which, path)?;
             for (name, var, m, v) in &mut opt.slots {
                 for (moment, slot) in [("m", m), ("v", v)] {
                     let key = format!("{which}.{moment}.{name}");

@@ -136,6 +136,19 @@ pub fn stored_values<'a>(
     Ok(values)
 }
 
+/// The step count of optimizer `which` (`{which}.t` in an optimizer file's metadata).
+pub fn step_count(metadata: &HashMap<String, String>, which: &str, path: &Path) -> Result<u64> {
+    metadata
+        .get(&format!("{which}.t"))
+        .and_then(|t| t.parse().ok())
+        .ok_or_else(|| {
+            Error::input(
+                path,
+                format!("corrupt checkpoint file: no step count for the {which} optimizer"),
+            )
+        })
+}
+
 fn env_metadata(config: &Config) -> HashMap<String, String> {
     let env = &config.env;
     let bounds = env.action_bounds();

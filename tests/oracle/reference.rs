@@ -5,11 +5,12 @@
 
 use candle_core::{Device, Result, Tensor, Var};
 
-use super::adam::Adam;
 use super::nets::{Actor, Params, TwinCritic, normal};
+use candle_nn::Optimizer as _;
 use maxent::config::{Config, TargetEntropy};
 use maxent::objective::Temperature;
 use maxent::rng::Rng;
+use maxent::sql::adam::Adam;
 use maxent::training::Losses;
 
 /// A minibatch as tensors.
@@ -89,10 +90,10 @@ impl Sac {
             TargetEntropy::Nats(h) => h,
         };
         Ok(Sac {
-            actor_opt: Adam::new(params.with_prefix("actor."), a.actor_lr)?,
-            critic_opt: Adam::new(params.with_prefix("critic."), a.critic_lr)?,
+            actor_opt: Adam::named(params.with_prefix("actor."), a.actor_lr)?,
+            critic_opt: Adam::named(params.with_prefix("critic."), a.critic_lr)?,
             alpha_opt: learned
-                .then(|| Adam::new(params.with_prefix("log_alpha"), keys.alpha_lr))
+                .then(|| Adam::named(params.with_prefix("log_alpha"), keys.alpha_lr))
                 .transpose()?,
             params,
             actor,
