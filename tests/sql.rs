@@ -41,14 +41,6 @@ fn file(dir: &Dir, path: &str) -> Vec<u8> {
     std::fs::read(dir.path().join(path)).unwrap()
 }
 
-/// metrics.csv without its wall-time column.
-fn metrics(dir: &Dir, run: &str) -> Vec<String> {
-    let text = std::fs::read_to_string(dir.path().join(run).join("metrics.csv")).unwrap();
-    text.lines()
-        .map(|l| l.rsplit_once(',').unwrap().0.to_string())
-        .collect()
-}
-
 #[test]
 fn sql_keys_are_validated_and_belong_to_their_learner() {
     let dir = Dir::new();
@@ -92,7 +84,7 @@ fn sql_runs_are_reproducible_and_resume_bit_exactly() {
     train(&dir, "b", &["--set", "train.save_replay=true"]);
     train(&dir, "c", &["--seed", "1"]);
     assert_eq!(a["steps"], 400);
-    assert_eq!(metrics(&dir, "a"), metrics(&dir, "b"));
+    assert_eq!(dir.metrics("a"), dir.metrics("b"));
     assert_eq!(
         file(&dir, "a/final/model.safetensors"),
         file(&dir, "b/final/model.safetensors")
@@ -103,7 +95,8 @@ fn sql_runs_are_reproducible_and_resume_bit_exactly() {
     );
     // Episode rows carry the Q loss and the SVGD surrogate, no entropy (the sampler has no
     // density to evaluate) and no temperature loss.
-    let row = metrics(&dir, "a")
+    let row = dir
+        .metrics("a")
         .into_iter()
         .rfind(|r| r.starts_with("episode,"))
         .unwrap();
@@ -123,7 +116,7 @@ fn sql_runs_are_reproducible_and_resume_bit_exactly() {
         ])
         .json();
     assert_eq!(resumed["steps"], 400);
-    assert_eq!(metrics(&dir, "a"), metrics(&dir, "resumed"));
+    assert_eq!(dir.metrics("a"), dir.metrics("resumed"));
     assert_eq!(
         file(&dir, "a/final/model.safetensors"),
         file(&dir, "resumed/final/model.safetensors")

@@ -30,14 +30,6 @@ fn train(dir: &Dir, out: &str, extra: &[&str]) -> serde_json::Value {
     dir.maxent(&args).json()
 }
 
-/// metrics.csv without its wall-time column.
-fn metrics(dir: &Dir, run: &str) -> Vec<String> {
-    let text = std::fs::read_to_string(dir.path().join(run).join("metrics.csv")).unwrap();
-    text.lines()
-        .map(|l| l.rsplit_once(',').unwrap().0.to_string())
-        .collect()
-}
-
 /// A safetensors file's tensors, name → raw little-endian bytes (the header's metadata map has no
 /// fixed order, so files are compared by content).
 fn tensors(dir: &Dir, path: &str) -> std::collections::BTreeMap<String, Vec<u8>> {
@@ -72,7 +64,7 @@ fn same_seed_same_numbers_other_seed_other_numbers() {
     }
     assert_eq!(a["steps"], 600);
     assert_eq!(a["final_eval_mean_return"], b["final_eval_mean_return"]);
-    assert_eq!(metrics(&dir, "a"), metrics(&dir, "b"));
+    assert_eq!(dir.metrics("a"), dir.metrics("b"));
     assert_ne!(a["final_eval_mean_return"], c["final_eval_mean_return"]);
     // The same bytes, too: checkpoint files are canonical (sorted safetensors headers).
     for file in ["model", "optimizer"] {
@@ -84,7 +76,7 @@ fn same_seed_same_numbers_other_seed_other_numbers() {
             "{file}.safetensors differs between runs"
         );
     }
-    assert_ne!(metrics(&dir, "a"), metrics(&dir, "c"));
+    assert_ne!(dir.metrics("a"), dir.metrics("c"));
     assert!(
         same(
             &dir,
@@ -102,7 +94,7 @@ fn same_seed_same_numbers_other_seed_other_numbers() {
         "other seed, same weights"
     );
     // Rows: one per episode (3 of 200 steps) and per evaluation (at 300 and 600).
-    let rows = metrics(&dir, "a");
+    let rows = dir.metrics("a");
     assert_eq!(rows.iter().filter(|r| r.starts_with("episode,")).count(), 3);
     assert_eq!(rows.iter().filter(|r| r.starts_with("eval,")).count(), 2);
 }
@@ -124,7 +116,7 @@ fn resume_with_saved_replay_is_bit_identical() {
         ])
         .json();
     assert_eq!(resumed["steps"], 600);
-    assert_eq!(metrics(&dir, "whole"), metrics(&dir, "resumed"));
+    assert_eq!(dir.metrics("whole"), dir.metrics("resumed"));
     assert!(
         same(
             &dir,

@@ -56,6 +56,15 @@ impl Dir {
         p
     }
 
+    /// A run dir's `metrics.csv` rows without their wall-time column (what reproducibility
+    /// compares).
+    pub fn metrics(&self, run: &str) -> Vec<String> {
+        let text = std::fs::read_to_string(self.path().join(run).join("metrics.csv")).unwrap();
+        text.lines()
+            .map(|l| l.rsplit_once(',').unwrap().0.to_string())
+            .collect()
+    }
+
     pub fn maxent(&self, args: &[&str]) -> Run {
         let out: Output = Command::new(env!("CARGO_BIN_EXE_maxent"))
             .args(args)
