@@ -405,8 +405,12 @@ pub fn compare(
     Ok((report, md))
 }
 
+/// Draws (or uniform particles, for SQL) behind a checkpoint's `query` answer.
+const QUERY_SAMPLES: usize = 4096;
+
 /// `query`: each source's answer at one state, checkpoints first (`source`, `dir`, `v`,
-/// `policy_mean`, `policy_std`, and for solutions Q, the action distribution and the midpoints).
+/// `policy_mean`, `policy_std`; for SQL checkpoints the sampler's moments; for solutions Q, the
+/// action distribution and the midpoints).
 pub fn query(
     checkpoints: &[PathBuf],
     exacts: &[PathBuf],
@@ -426,18 +430,17 @@ pub fn query(
     };
     for dir in checkpoints {
         let config = checkpoint::load_config(dir)?;
-        if !matches!(config.agent.algorithm, Algorithm::Sac(_)) {
-            return Err(Error::argument(
-                "query",
-                format!(
-                    "{} holds a soft Q-learning checkpoint: query --checkpoint reads SAC checkpoints only",
-                    dir.display()
-                ),
-            ));
-        }
-        let mut sac = crate::sac::load_model(dir, &config, false)?;
         let x = crate::rollout::parse_vector("--state", state, config.env.state_dim())?;
-        let q = crate::compare::learned::query(&mut sac, &config.env, &x, 4096, 0);
+        let q = match config.agent.algorithm {
+            Algorithm::Sac(_) => {
+                let mut sac = crate::sac::load_model(dir, &config, false)?;
+                crate::compare::learned::query(&mut sac, &config.env, &x, QUERY_SAMPLES, 0)
+            }
+            Algorithm::Sql(_) => {
+                let sql = crate::sql::load_model(dir, &config, false)?;
+                crate::compare::energy::query(&sql, &config.env, &x, QUERY_SAMPLES, 0)
+            }
+        };
         sources.push(tag(
             serde_json::to_value(&q).expect("plain data"),
             "checkpoint",

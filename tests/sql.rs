@@ -1,5 +1,5 @@
 //! Soft Q-learning end to end: its config keys, reproducibility, bit-exact resume, evaluation
-//! by sampling, and the commands that do not read its checkpoints yet.
+//! by sampling, and compare and query of its energy-based policy.
 
 mod util;
 
@@ -127,8 +127,8 @@ fn sql_runs_are_reproducible_and_resume_bit_exactly() {
     );
 }
 
-/// SQL has no mean action: `eval` samples, seeded, and says so; compare and query refuse its
-/// checkpoints with one line.
+/// SQL has no mean action: `eval` samples, seeded, and says so, with the goals its episodes
+/// reached.
 #[test]
 fn sql_checkpoints_evaluate_by_sampling() {
     let dir = Dir::new();
@@ -165,6 +165,92 @@ fn sql_checkpoints_evaluate_by_sampling() {
     assert_eq!(e1["goals_reached"].as_u64(), Some(reached.len() as u64));
     let text = dir.maxent(&["eval", "--checkpoint", "run/final", "--episodes", "1"]);
     assert!(text.stdout.contains("sampled"), "{}", text.stdout);
-    dir.maxent(&["query", "--checkpoint", "run/final", "--state", "0,0"])
-        .assert_bad_input(&["soft Q-learning checkpoint"]);
+}
+
+/// compare measures the energy-based policy π_θ over the solution's cells and the sampler
+/// against it; query answers for it by uniform particles.
+#[test]
+fn sql_checkpoints_compare_by_their_energy_based_policy() {
+    let dir = Dir::new();
+    train(&dir, "run", &[]);
+    let config = repo("configs/multigoal_sql.toml");
+    let solve = [
+        "solve",
+        "--config",
+        config.as_str(),
+        "--out",
+        "exact",
+        "--set",
+        "solver.states=[21,21]",
+        "--set",
+        "solver.actions=[9,9]",
+        "--json",
+    ];
+    dir.maxent(&solve).json();
+    let report = dir
+        .maxent(&[
+            "compare",
+            "--checkpoint",
+            "run/final",
+            "--exact",
+            "exact",
+            "--out",
+            "cmp",
+            "--episodes",
+            "3",
+            "--states",
+            "12",
+            "--json",
+        ])
+        .json();
+    assert_eq!(report["learner"], "sql");
+    for set in ["visited", "grid", "start"] {
+        let s = &report[set];
+        assert!(s["kl_mean"].as_f64().unwrap() >= 0.0, "{set}: {s}");
+        // A sampler's histogram is no closer to π_θ than π_θ's own draws, up to their noise.
+        let (kl, floor) = (
+            s["sampler_kl_mean"].as_f64().unwrap(),
+            s["sampler_kl_floor_mean"].as_f64().unwrap(),
+        );
+        assert!(
+            floor > 0.0 && floor < 0.05 && kl > 0.5 * floor,
+            "{set}: {s}"
+        );
+        assert!(
+            s["sampler_kl_exact_mean"].as_f64().unwrap() > 0.0,
+            "{set}: {s}"
+        );
+        // The energy-based class holds π*: no projection onto it.
+        assert!(s.get("projected_soft_regret_mean").is_none(), "{set}: {s}");
+    }
+    assert_eq!(report["start"]["states"], 12);
+    let goals = &report["goals"];
+    for who in ["learned", "exact", "sampler"] {
+        assert_eq!(goals[who].as_array().unwrap().len(), 3, "{goals}");
+    }
+    assert!(report["return_sampler"].as_f64().is_some(), "{report}");
+    let md = std::fs::read_to_string(dir.path().join("cmp/report.md")).unwrap();
+    assert!(
+        md.contains("(sql)") && md.contains("KL(sampler‖π_θ)"),
+        "{md}"
+    );
+    assert!(dir.path().join("cmp/actions.png").exists());
+
+    let q = dir
+        .maxent(&[
+            "query",
+            "--checkpoint",
+            "run/final",
+            "--exact",
+            "exact",
+            "--state",
+            "0,0",
+            "--json",
+        ])
+        .json();
+    let (learned, exact) = (&q["sources"][0], &q["sources"][1]);
+    assert_eq!(learned["source"], "checkpoint");
+    assert_eq!(learned["sampler_mean"].as_array().unwrap().len(), 2, "{q}");
+    let (v, v_star) = (learned["v"].as_f64().unwrap(), exact["v"].as_f64().unwrap());
+    assert!(v.is_finite() && v_star.is_finite(), "{q}");
 }

@@ -1,83 +1,77 @@
 //! The seeded episodes of a comparison: the learned policy and the exact one from the same initial
-//! states, each episode's plain return (undiscounted, as `eval`) and soft return
-//! `Σ_t γ^t (r_t − α·log π(a_t|s_t))`. The learned policy's `log π` is that of its own pre-tanh
-//! sample; the exact policy acts by lookahead (a cell drawn by its probability, the action uniform
-//! within it, so its density is the cell's `π(a|s)`).
+//! states, each episode's plain return (undiscounted, as `eval`), soft return
+//! `Σ_t γ^t (r_t − α·log π(a_t|s_t))` and, for envs with goals, the goal that ended it. The
+//! learned policy acts by [`LearnedPolicy::act`] with its own log-density; the exact policy acts
+//! by lookahead (a cell drawn by its probability, the action uniform within it, so its density
+//! is the cell's `π(a|s)`); a learner's amortized sampler, where it has one, acts for a plain
+//! return of its own.
 
-use rand::Rng as _;
-
-use super::learned::policies;
-use crate::env::Simulator;
+use super::energy::draw_from_cells;
+use super::learned::LearnedPolicy;
+use crate::env::{Env, Simulator};
 use crate::exact::Solution;
+use crate::exact::grid::ActionGrid;
 use crate::rng;
-use crate::sac::Sac;
 
 /// Tag of the RNGs of the episodes' initial states and actions.
 pub const EPISODE_TAG: u64 = 0xC0A2;
 
-/// Mean plain and soft returns over episodes, and the states the policy visited.
+/// Mean plain and soft returns over episodes, the goal that ended each (`None`: out of time or
+/// no goals), and the states the policy visited.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Returns {
     pub plain: f64,
+    /// `NaN` for a sampler, whose density is not known.
     pub soft: f64,
+    pub goals: Vec<Option<usize>>,
     pub visited: Vec<Vec<f64>>,
 }
 
 /// Which policy acts.
 pub enum Actor<'a> {
-    Learned(&'a mut Sac),
+    Learned(&'a mut dyn LearnedPolicy),
+    /// The learner's amortized sampler.
+    Sampler(&'a mut dyn LearnedPolicy),
     Exact(&'a Solution),
 }
 
 /// `episodes` episodes of one policy; initial states from `(seed, EPISODE_TAG, episode)`, as
-/// they are for the other policy, the actions and transition noise from one stream of its own.
+/// they are for the other policies, the actions and transition noise from one stream of its own.
+/// `actions` are the cells a tabulated policy draws from.
 pub fn run(
     actor: &mut Actor,
-    env: &crate::env::Env,
+    env: &Env,
+    actions: &ActionGrid,
     gamma: f64,
     alpha: f64,
     episodes: usize,
     seed: u64,
 ) -> Returns {
-    let ad = env.action_dim();
-    let bounds = env.action_bounds();
     let mut act_rng = rng::derived(seed, EPISODE_TAG, u64::MAX);
     let mut out = Returns::default();
-    let mut eps = vec![0.0; ad];
     for ep in 0..episodes {
         let mut sim = Simulator::new(env.clone());
         let mut obs = vec![0.0; env.obs_dim()];
         sim.reset(&mut rng::derived(seed, EPISODE_TAG, ep as u64), &mut obs);
         let (mut soft, mut discount) = (0.0, 1.0);
-        let mut env_action = vec![0.0; ad];
         loop {
             let state = sim.state().to_vec();
-            let log_pi = match actor {
-                Actor::Learned(sac) => {
-                    let pi = policies(sac, env, &bounds, std::slice::from_ref(&state)).remove(0);
-                    eps.iter_mut()
-                        .for_each(|e| *e = act_rng.sample(rand_distr::StandardNormal));
-                    let d = pi.draw(&eps);
-                    env_action.copy_from_slice(&d.env_action);
+            let (env_action, log_pi) = match actor {
+                Actor::Learned(policy) => {
+                    let (a, log_pi) = policy.act(env, actions, &state, &mut act_rng);
                     out.visited.push(state);
-                    d.log_prob
+                    (a, log_pi)
+                }
+                Actor::Sampler(policy) => {
+                    let a = policy
+                        .sampler_action(env, &state, &mut act_rng)
+                        .expect("a sampler actor has a sampler");
+                    (a, f64::NAN)
                 }
                 Actor::Exact(exact) => {
                     let l = exact.lookahead(&state);
-                    let u: f64 = act_rng.random_range(0.0..1.0);
-                    let mut acc = 0.0;
-                    let k = l.probabilities.iter().position(|p| {
-                        acc += p;
-                        acc >= u
-                    });
-                    let k = k.unwrap_or(l.probabilities.len() - 1);
-                    let mut mid = vec![0.0; ad];
-                    exact.actions.action(k, &mut mid);
-                    for i in 0..ad {
-                        let jitter: f64 = act_rng.random_range(-0.5..0.5);
-                        env_action[i] = mid[i] + jitter * exact.actions.delta(i);
-                    }
-                    l.density[k].ln()
+                    let (a, k) = draw_from_cells(&exact.actions, &l.probabilities, &mut act_rng);
+                    (a, l.density[k].ln())
                 }
             };
             let t = sim.step(&env_action, &mut act_rng, &mut obs);
@@ -85,6 +79,8 @@ pub fn run(
             soft += discount * (t.reward - alpha * log_pi);
             discount *= gamma;
             if t.terminated || t.truncated {
+                out.goals
+                    .push(t.terminated.then(|| env.goal_at(sim.state())).flatten());
                 break;
             }
         }
@@ -100,6 +96,7 @@ pub fn run(
 mod tests {
     use super::*;
     use crate::config::Config;
+    use crate::sac::Sac;
     use crate::tanh_gaussian::LOG_STD_MIN;
 
     /// A saturated policy — μ = 12 in pre-tanh space, σ = e⁻⁵, so every action is the box's top —
@@ -122,9 +119,11 @@ mod tests {
         assert_eq!((m[0], f64::from(l[0])), (12.0, LOG_STD_MIN));
 
         let (env, gamma, alpha, episodes, seed) = (&config.env, 0.99, 0.5, 4, 9);
+        let cells = ActionGrid::new(env.action_bounds(), vec![1]);
         let learned = run(
             &mut Actor::Learned(&mut sac),
             env,
+            &cells,
             gamma,
             alpha,
             episodes,

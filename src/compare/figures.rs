@@ -9,7 +9,6 @@ use crate::env::StateAxis;
 use crate::error::Result;
 use crate::exact::Solution;
 use crate::heatmap::Raster;
-use crate::tanh_gaussian::TanhGaussian;
 
 /// A picture: rasters side by side, `cols` per row.
 pub struct Figure {
@@ -58,11 +57,14 @@ pub(super) fn state_heatmaps(axes: &[StateAxis], n: usize, per: &[PerState]) -> 
     }
 }
 
-/// `actions.png`: π* (top row) and the learned policy (bottom row) at each of `states`.
+/// `actions.png`: π* (top row), the learned policy (middle row) and, for a learner with an
+/// amortized sampler, its histogram (bottom row) at each of `states`; `learned` holds the
+/// policy's cell masses at each state, `sampler` the sampler's cell frequencies.
 pub(super) fn action_densities(
     exact: &Solution,
     states: &[Vec<f64>],
-    learned: &[TanhGaussian],
+    learned: &[f64],
+    sampler: Option<&[Vec<f64>]>,
 ) -> Figure {
     let bounds = exact.config.env.action_bounds();
     let cells = exact.actions.cells();
@@ -89,12 +91,20 @@ pub(super) fn action_densities(
             raster(format!("π*(a|s) exact, s = {s:.2?}"), &l.probabilities)
         })
         .collect();
-    rasters.extend(states.iter().zip(learned).map(|(s, pi)| {
-        raster(
-            format!("π(a|s) learned, s = {s:.2?}"),
-            &pi.cell_masses(cells),
-        )
-    }));
+    rasters.extend(
+        states
+            .iter()
+            .zip(learned.chunks_exact(k0 * k1))
+            .map(|(s, p)| raster(format!("π(a|s) learned, s = {s:.2?}"), p)),
+    );
+    if let Some(histograms) = sampler {
+        rasters.extend(
+            states
+                .iter()
+                .zip(histograms)
+                .map(|(s, h)| raster(format!("sampler histogram, s = {s:.2?}"), h)),
+        );
+    }
     Figure {
         file: "actions.png",
         rasters,

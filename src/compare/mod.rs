@@ -1,22 +1,29 @@
 //! `maxent compare`: a trained agent against the exact MaxEnt-optimal solution of its problem.
 //!
-//! On two sets of states — states the learned policy visits (fresh seeded rollouts, subsampled
-//! uniformly) and a uniform sample of the solver's grid nodes — it reports, per set:
+//! On three sets of states — states the learned policy visits (fresh seeded rollouts, subsampled
+//! uniformly), a uniform sample of the solver's grid nodes, and start states drawn from the
+//! environment's reset distribution — it reports, per set:
 //!
-//! - `kl_mean`: `KL(π_learned‖π_exact) = E_{a~π_learned}[log π_learned(a|s) − log π_exact(a|s)]`
-//!   by Monte Carlo, `log π_learned` from each sample's pre-tanh value and
-//!   `log π_exact(a|s) = (Q_exact(s,a) − V_exact(s))/α` (one-step lookahead through the model, V
-//!   interpolated), both densities in env action units;
-//! - `value_error_mean`: `|V_learned(s) − V_exact(s)|`, `V_learned = E_π[min_j Q_φ,j − α·log π]`;
+//! - `kl_mean`: `KL(π_learned‖π_exact)` in nats, `log π_exact(a|s) = (Q_exact(s,a) − V_exact(s))/α`
+//!   by one-step lookahead through the model, V interpolated, both densities in env action units.
+//!   SAC's tanh-Gaussian by Monte Carlo over its draws, `log π` from each draw's pre-tanh value;
+//!   soft Q-learning's energy-based `π_θ = exp((Q_θ − V_θ)/α)` exactly over the solution's action
+//!   cells ([`energy`]);
+//! - `value_error_mean`: `|V_learned(s) − V_exact(s)|`, the learned critic's soft value of its own
+//!   policy (SAC: `E_π[min_j Q_φ,j − α·log π]`; SQL: `V_θ`);
 //! - `soft_regret_mean`: `V_exact(s) − V^{π_learned}(s)`, the learned policy's own soft value by
 //!   exact tabular soft policy evaluation on the solver's grid — no trust in the learned critic.
-//!   The policy enters the evaluation by its exact cell masses (its Gaussian's mass over each
-//!   action cell, in pre-tanh space), and its entropy there is that of the same tabulation;
+//!   The policy enters the evaluation by its exact cell masses, and its entropy there is that of
+//!   the same tabulation;
 //! - `mean_action_error`: `|E_{π_learned}[a] − E_{π_exact}[a]|` (Euclidean, env units);
+//! - for SQL, the sampler's fidelity: the KL of its cell histogram to `π_θ`, beside the floor a
+//!   perfect sampler of as many draws scores, and to π*;
 //!
-//! and each policy's plain and soft return over the same seeded episodes ([`episodes`]).
+//! and each policy's plain and soft return over the same seeded episodes ([`episodes`]), with
+//! the goal that ended each episode where the env has goals.
 
 mod compatible;
+pub mod energy;
 mod episodes;
 mod figures;
 pub mod learned;
@@ -33,11 +40,13 @@ pub use figures::Figure;
 pub use markdown::markdown;
 pub use projection::project_tanh_gaussian;
 
+use self::learned::{Fidelity, LearnedPolicy};
+use crate::config::{Algorithm, Config};
 use crate::env::Env;
 use crate::error::{Error, Result};
 use crate::exact::Solution;
 use crate::rng;
-use crate::sac::Sac;
+use crate::training::episodes::distinct_goals;
 
 /// Tag of the RNGs that pick and sample the evaluation states.
 const STATES_TAG: u64 = 0xC0A1;
@@ -88,9 +97,21 @@ pub struct StateSet {
     /// The soft regret of π* projected onto the learned policy's class (see
     /// [`project_tanh_gaussian`]): what a tanh-Gaussian policy loses even when fitted to the exact
     /// optimum, state by state. The learned policy's regret above it is what training leaves.
-    pub projected_soft_regret_mean: f64,
+    /// Absent for an energy-based policy, whose class holds π* itself.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub projected_soft_regret_mean: Option<f64>,
     /// `projected_soft_regret_mean / mean |V_exact|`.
-    pub projected_soft_regret_relative: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub projected_soft_regret_relative: Option<f64>,
+    /// For a learner with an amortized sampler (SQL): the mean over states of `KL(h‖π_θ)`, `h` the
+    /// sampler's cell histogram of [`learned::SAMPLER_DRAWS`] draws; of the same KL for as many
+    /// draws from `π_θ` itself (the floor a perfect sampler scores); and of `KL(h‖π*)`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sampler_kl_mean: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sampler_kl_floor_mean: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sampler_kl_exact_mean: Option<f64>,
 }
 
 /// The comparison at one state.
@@ -101,8 +122,9 @@ struct PerState {
     /// `V^{π_learned}`, interpolated from the tabular evaluation.
     v_pi: f64,
     regret: f64,
-    /// `V* − V` of π* projected onto tanh-Gaussians.
-    projected_regret: f64,
+    /// `V* − V` of π* projected onto the learned policy's class, where that is a reference.
+    projected_regret: Option<f64>,
+    sampler: Option<Fidelity>,
     mean_learned: Vec<f64>,
     mean_exact: Vec<f64>,
     /// Whether π*'s std is below two action cells in some dimension.
@@ -126,6 +148,8 @@ impl PerState {
 /// those of the visited states.
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
+    /// The checkpoint's learner, `sac` or `sql`.
+    pub learner: &'static str,
     pub alpha: f64,
     /// `fixed` (both used the config's α) or `learned` (the solution was solved at the learned α).
     pub alpha_source: &'static str,
@@ -137,9 +161,30 @@ pub struct Report {
     pub return_exact: f64,
     pub soft_return_learned: f64,
     pub soft_return_exact: f64,
+    /// The plain return of the learner's amortized sampler over the same episodes (SQL).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub return_sampler: Option<f64>,
     pub episodes: usize,
+    /// For envs with goals, per policy: the goal (index into `targets`) that ended each episode,
+    /// `null` for one that ran out of time, and how many distinct goals were reached.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub goals: Option<Goals>,
     pub visited: StateSet,
     pub grid: StateSet,
+    pub start: StateSet,
+}
+
+/// The goals each policy's episodes ended at.
+#[derive(Debug, Clone, Serialize)]
+pub struct Goals {
+    pub learned: Vec<Option<usize>>,
+    pub exact: Vec<Option<usize>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sampler: Option<Vec<Option<usize>>>,
+    pub goals_reached_learned: usize,
+    pub goals_reached_exact: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub goals_reached_sampler: Option<usize>,
 }
 
 /// The exact soft value of a policy given by its cell probabilities at every node, or an error
@@ -164,27 +209,30 @@ fn evaluate(
 
 /// Everything the per-state metrics need.
 struct Context<'a> {
-    env: &'a Env,
     exact: &'a Solution,
-    alpha: f64,
-    /// `V^{π_learned}` and `V` of π* projected onto tanh-Gaussians, on the solver's grid.
+    /// `V^{π_learned}` and, where the class has one, `V` of π* projected onto it, on the solver's
+    /// grid.
     v_pi: Vec<f64>,
-    v_projected: Vec<f64>,
+    v_projected: Option<Vec<f64>>,
 }
 
 impl Context<'_> {
-    fn at(&self, sac: &mut Sac, s: &[f64], samples: usize, rng: &mut rng::Rng) -> PerState {
+    /// The metrics at `s`; the sampler's fidelity too when `fidelity`.
+    fn at(
+        &self,
+        learned: &mut dyn LearnedPolicy,
+        s: &[f64],
+        samples: usize,
+        fidelity: bool,
+        rng: &mut rng::Rng,
+    ) -> PerState {
         let (exact, grid) = (self.exact, &self.exact.grid);
         let l = exact.lookahead(s);
-        let d = learned::sample(sac, self.env, s, samples, rng);
-        let q_exact = exact.q_at(s, &d.env_actions);
-        let n = samples as f64;
-        let kl = d
-            .log_density
-            .iter()
-            .zip(&q_exact)
-            .map(|(lp, q)| (lp - (q - l.v) / self.alpha) / n)
-            .sum();
+        let d = learned.against(exact, s, &l, samples, rng);
+        let sampler = match fidelity {
+            true => learned.fidelity(exact, s, &l, rng),
+            false => None,
+        };
         let v_pi = grid.value_at(&self.v_pi, s);
         let v_star = grid.value_at(exact.v0(), s);
         let narrow = |std: &[f64]| {
@@ -193,15 +241,19 @@ impl Context<'_> {
                 .any(|(i, sd)| *sd < 2.0 * exact.actions.delta(i))
         };
         PerState {
-            kl,
-            v_learned: d.soft_value(self.alpha),
+            kl: d.kl,
+            v_learned: d.v_learned,
             v_exact: l.v,
             v_pi,
             regret: v_star - v_pi,
-            projected_regret: v_star - grid.value_at(&self.v_projected, s),
-            mean_learned: d.mean(),
+            projected_regret: self
+                .v_projected
+                .as_ref()
+                .map(|v| v_star - grid.value_at(v, s)),
+            sampler,
             narrow_exact: narrow(&l.policy_std),
-            narrow_learned: narrow(&d.std()),
+            narrow_learned: narrow(&d.std),
+            mean_learned: d.mean,
             mean_exact: l.policy_mean,
         }
     }
@@ -212,6 +264,13 @@ fn state_set(per: &[PerState]) -> StateSet {
     let sum = |f: &dyn Fn(&PerState) -> f64| per.iter().map(f).sum::<f64>();
     let share = |f: &dyn Fn(&PerState) -> bool| sum(&|p| f64::from(u8::from(f(p)))) / k;
     let vabs = sum(&|p| p.v_exact.abs());
+    let projected: Option<f64> = per.iter().map(|p| p.projected_regret).sum();
+    let sampler = |f: &dyn Fn(&Fidelity) -> f64| -> Option<f64> {
+        per.iter()
+            .map(|p| p.sampler.as_ref().map(f))
+            .sum::<Option<f64>>()
+            .map(|t| t / k)
+    };
     StateSet {
         states: per.len(),
         kl_mean: sum(&|p| p.kl) / k,
@@ -223,9 +282,31 @@ fn state_set(per: &[PerState]) -> StateSet {
         critic_bias_mean: sum(&|p| p.v_learned - p.v_pi) / k,
         narrow_exact_fraction: share(&|p| p.narrow_exact),
         narrow_learned_fraction: share(&|p| p.narrow_learned),
-        projected_soft_regret_mean: sum(&|p| p.projected_regret) / k,
-        projected_soft_regret_relative: sum(&|p| p.projected_regret) / vabs.max(1e-300),
+        projected_soft_regret_mean: projected.map(|r| r / k),
+        projected_soft_regret_relative: projected.map(|r| r / vabs.max(1e-300)),
+        sampler_kl_mean: sampler(&|f| f.kl_to_policy),
+        sampler_kl_floor_mean: sampler(&|f| f.kl_floor),
+        sampler_kl_exact_mean: sampler(&|f| f.kl_to_exact),
     }
+}
+
+/// A checkpoint's learned policy with every network it compares by (SAC's critics, SQL's Q).
+fn load_learned(dir: &Path, config: &Config) -> Result<Box<dyn LearnedPolicy>> {
+    Ok(match config.agent.algorithm {
+        Algorithm::Sac(_) => Box::new(crate::sac::load_model(dir, config, false)?),
+        Algorithm::Sql(_) => Box::new(crate::sql::load_model(dir, config, false)?),
+    })
+}
+
+/// `n` states drawn from the env's reset distribution.
+fn start_states(env: &Env, n: usize, rng: &mut rng::Rng) -> Vec<Vec<f64>> {
+    (0..n)
+        .map(|_| {
+            let mut s = vec![0.0; env.state_dim()];
+            env.reset(rng, &mut s);
+            s
+        })
+        .collect()
 }
 
 /// Compares a checkpoint with a solution: the report, and pictures for 2-D state or action spaces.
@@ -236,23 +317,14 @@ pub fn compare(
     opts: Options,
 ) -> Result<(Report, Vec<Figure>)> {
     let config = crate::training::checkpoint::load_config(checkpoint_dir)?;
-    if !matches!(config.agent.algorithm, crate::config::Algorithm::Sac(_)) {
-        return Err(Error::argument(
-            "compare",
-            format!(
-                "{} holds a soft Q-learning checkpoint: compare reads SAC checkpoints only",
-                checkpoint_dir.display()
-            ),
-        ));
-    }
-    let mut sac = crate::sac::load_model(checkpoint_dir, &config, false)?;
+    let mut learned = load_learned(checkpoint_dir, &config)?;
+    let learned = learned.as_mut();
     let exact = Solution::load(exact_dir)?;
-    let (alpha, alpha_source) = compatible::check(&config, sac.alpha(), &exact)?;
+    let (alpha, alpha_source) = compatible::check(&config, learned.alpha(), &exact)?;
     let env = &config.env;
-    let bounds = env.action_bounds();
 
     // The learned policy's exact cell masses at every grid node, and its exact soft value there;
-    // the same for π* projected onto tanh-Gaussians.
+    // the same for π* projected onto the learned policy's class, where that is a reference.
     let grid = &exact.grid;
     let nodes: Vec<Vec<f64>> = (0..grid.len())
         .map(|i| {
@@ -261,24 +333,38 @@ pub fn compare(
             s
         })
         .collect();
-    let policy: Vec<f64> = learned::policies(&mut sac, env, &bounds, &nodes)
-        .iter()
-        .flat_map(|pi| pi.cell_masses(exact.actions.cells()))
-        .collect();
+    let policy = learned.cell_masses(env, &exact.actions, &nodes);
     let mdp = exact.mdp();
     let v_pi = evaluate(&exact, &mdp, &policy, "the learned policy")?;
-    let optimal = exact.bellman(&mdp).policy(&exact.next_values());
-    let projected = project_tanh_gaussian(&exact.actions, &optimal);
-    let v_projected = evaluate(&exact, &mdp, &projected, "π* projected onto tanh-Gaussians")?;
+    let v_projected = match learned.has_class_projection() {
+        true => {
+            let optimal = exact.bellman(&mdp).policy(&exact.next_values());
+            let projected = project_tanh_gaussian(&exact.actions, &optimal);
+            let what = "π* projected onto tanh-Gaussians";
+            Some(evaluate(&exact, &mdp, &projected, what)?)
+        }
+        false => None,
+    };
 
-    // Episodes of both policies from the same seeded initial states; the learned one's states
+    // Episodes of every policy from the same seeded initial states; the learned one's states
     // are the visited set.
     let gamma = config.objective.gamma;
     let run = |actor: &mut episodes::Actor| {
-        episodes::run(actor, env, gamma, alpha, opts.episodes, opts.seed)
+        episodes::run(
+            actor,
+            env,
+            &exact.actions,
+            gamma,
+            alpha,
+            opts.episodes,
+            opts.seed,
+        )
     };
-    let learned_returns = run(&mut episodes::Actor::Learned(&mut sac));
+    let learned_returns = run(&mut episodes::Actor::Learned(&mut *learned));
     let exact_returns = run(&mut episodes::Actor::Exact(&exact));
+    let sampler_returns = learned
+        .has_sampler()
+        .then(|| run(&mut episodes::Actor::Sampler(&mut *learned)));
     let mut visited = learned_returns.visited.clone();
     let mut pick = rng::derived(opts.seed, STATES_TAG, 0);
     while visited.len() > opts.states {
@@ -288,23 +374,28 @@ pub fn compare(
     let sampled: Vec<Vec<f64>> = (0..opts.states)
         .map(|_| nodes[pick.random_range(0..nodes.len())].clone())
         .collect();
+    let starts = start_states(
+        env,
+        opts.states,
+        &mut rng::derived(opts.seed, STATES_TAG, 2),
+    );
 
     let context = Context {
-        env,
         exact: &exact,
-        alpha,
         v_pi,
         v_projected,
     };
     let mut sample_rng = rng::derived(opts.seed, STATES_TAG, 1);
-    let mut metrics = |states: &[Vec<f64>]| -> Vec<PerState> {
-        states
+    let mut metrics = |states: &[Vec<f64>], rng: &mut rng::Rng| -> StateSet {
+        let per: Vec<PerState> = states
             .iter()
-            .map(|s| context.at(&mut sac, s, opts.samples, &mut sample_rng))
-            .collect()
+            .map(|s| context.at(&mut *learned, s, opts.samples, true, rng))
+            .collect();
+        state_set(&per)
     };
-    let visited_set = state_set(&metrics(&visited));
-    let grid_set = state_set(&metrics(&sampled));
+    let visited_set = metrics(&visited, &mut sample_rng);
+    let grid_set = metrics(&sampled, &mut sample_rng);
+    let start_set = metrics(&starts, &mut rng::derived(opts.seed, STATES_TAG, 3));
 
     let mut figures = Vec::new();
     let axes = env.state_axes();
@@ -318,7 +409,7 @@ pub fn compare(
             .collect();
         let per: Vec<PerState> = states
             .iter()
-            .map(|s| context.at(&mut sac, s, 32, &mut sample_rng))
+            .map(|s| context.at(&mut *learned, s, 32, false, &mut sample_rng))
             .collect();
         figures.push(figures::state_heatmaps(&axes, n, &per));
     }
@@ -327,12 +418,31 @@ pub fn compare(
         if let Some(s) = visited.get(visited.len() / 2) {
             states.push(s.clone());
         }
-        let pis = learned::policies(&mut sac, env, &bounds, &states);
-        figures.push(figures::action_densities(&exact, &states, &pis));
+        let masses = learned.cell_masses(env, &exact.actions, &states);
+        let mut draw = rng::derived(opts.seed, STATES_TAG, 4);
+        let sampler: Option<Vec<Vec<f64>>> = states
+            .iter()
+            .map(|s| learned.sampler_histogram(env, &exact.actions, s, &mut draw))
+            .collect();
+        figures.push(figures::action_densities(
+            &exact,
+            &states,
+            &masses,
+            sampler.as_deref(),
+        ));
     }
 
+    let goals = env.has_goals().then(|| Goals {
+        goals_reached_learned: distinct_goals(&learned_returns.goals),
+        goals_reached_exact: distinct_goals(&exact_returns.goals),
+        goals_reached_sampler: sampler_returns.as_ref().map(|r| distinct_goals(&r.goals)),
+        learned: learned_returns.goals.clone(),
+        exact: exact_returns.goals.clone(),
+        sampler: sampler_returns.as_ref().map(|r| r.goals.clone()),
+    });
     Ok((
         Report {
+            learner: config.agent.algorithm.name(),
             alpha,
             alpha_source: alpha_source.as_str(),
             kl_mean: visited_set.kl_mean,
@@ -343,9 +453,12 @@ pub fn compare(
             return_exact: exact_returns.plain,
             soft_return_learned: learned_returns.soft,
             soft_return_exact: exact_returns.soft,
+            return_sampler: sampler_returns.map(|r| r.plain),
             episodes: opts.episodes,
+            goals,
             visited: visited_set,
             grid: grid_set,
+            start: start_set,
         },
         figures,
     ))

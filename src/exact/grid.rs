@@ -174,6 +174,15 @@ impl ActionGrid {
         }
     }
 
+    /// The cell holding an env action (row-major; actions on or beyond an edge go to the edge's
+    /// cell).
+    pub fn cell_of(&self, action: &[f64]) -> usize {
+        (0..self.dim()).fold(0, |index, i| {
+            let k = ((action[i] - self.bounds[i].lo) / self.delta(i)).floor();
+            index * self.cells[i] + (k.max(0.0) as usize).min(self.cells[i] - 1)
+        })
+    }
+
     /// Every action's midpoint, `dim` numbers each.
     pub fn all(&self) -> Vec<f64> {
         let d = self.dim();
@@ -189,6 +198,26 @@ impl ActionGrid {
 mod tests {
     use super::*;
     use std::f64::consts::PI;
+
+    #[test]
+    fn every_midpoint_lies_in_its_own_cell_and_edges_clamp() {
+        let g = ActionGrid::new(
+            vec![
+                Interval { lo: -2.0, hi: 2.0 },
+                Interval { lo: 0.0, hi: 1.0 },
+            ],
+            vec![4, 3],
+        );
+        let mut a = [0.0; 2];
+        for k in 0..g.len() {
+            g.action(k, &mut a);
+            assert_eq!(g.cell_of(&a), k);
+        }
+        assert_eq!(g.cell_of(&[-2.0, 0.0]), 0);
+        assert_eq!(g.cell_of(&[2.0, 1.0]), 11);
+        assert_eq!(g.cell_of(&[-9.0, 0.5]), 1);
+        assert_eq!(g.cell_of(&[-1.0, 0.34]), 4);
+    }
 
     #[test]
     fn bounded_nodes_include_both_ends_and_periodic_ones_wrap() {

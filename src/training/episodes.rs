@@ -16,11 +16,16 @@ pub struct Episodes {
 impl Episodes {
     /// How many distinct goals the episodes reached (the reference's `env:goals_reached`).
     pub fn goals_reached(&self) -> usize {
-        let mut seen: Vec<usize> = self.goals.iter().flatten().copied().collect();
-        seen.sort_unstable();
-        seen.dedup();
-        seen.len()
+        distinct_goals(&self.goals)
     }
+}
+
+/// How many distinct goals a list of episode outcomes holds.
+pub fn distinct_goals(goals: &[Option<usize>]) -> usize {
+    let mut seen: Vec<usize> = goals.iter().flatten().copied().collect();
+    seen.sort_unstable();
+    seen.dedup();
+    seen.len()
 }
 
 /// `episodes` episodes of `policy` (obs → action on [-1, 1]); resets and transition noise come
