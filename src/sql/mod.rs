@@ -11,6 +11,7 @@
 
 pub mod adam;
 pub mod nets;
+pub mod ops;
 pub mod svgd;
 mod update;
 
