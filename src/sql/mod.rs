@@ -3,7 +3,8 @@
 //! `softqlearning/algorithms/sql.py`) on candle: a soft Q network `Q_θ(s, a)` with a target copy,
 //! and an amortized sampler `a = tanh(f_φ(s, ξ))`, `ξ ~ N(0, I)`, trained by SVGD toward the
 //! Boltzmann policy `exp(Q_θ(s, ·)/α)`. Networks are candle-nn `Linear` layers in one `VarMap`
-//! (`qf.*`, `qf_target.*`, `sampler.*`); every gradient is candle's autograd.
+//! (`qf.*`, `qf_target.*`, `sampler.*`), run through the bias-add and ReLU ops of [`ops`]; every
+//! gradient is candle's autograd.
 //!
 //! Actions on the networks' side are on [-1, 1] per dimension, as in the replay buffer; the env
 //! gets them scaled onto its box. Values are in env action units (DESIGN §1): the soft value's
