@@ -80,18 +80,7 @@ fn fixed_alpha_pendulum_is_close_to_the_exact_policy() {
             .code,
         0
     );
-    let r = dir
-        .maxent(&[
-            "compare",
-            "--checkpoint",
-            "run/final",
-            "--exact",
-            "exact",
-            "--out",
-            "cmp",
-            "--json",
-        ])
-        .json();
+    let r = dir.compare("run/final", "exact", &[]);
     let (kl, regret) = (
         r["visited"]["kl_mean"].as_f64().unwrap(),
         r["visited"]["soft_regret_relative"].as_f64().unwrap(),
@@ -163,18 +152,7 @@ fn multigoal_sql_reaches_all_four_goals_and_follows_the_exact_optimum() {
 
     dir.maxent(&["solve", "--config", &config, "--out", "exact", "--json"])
         .json();
-    let r = dir
-        .maxent(&[
-            "compare",
-            "--checkpoint",
-            "run/final",
-            "--exact",
-            "exact",
-            "--out",
-            "cmp",
-            "--json",
-        ])
-        .json();
+    let r = dir.compare("run/final", "exact", &[]);
     let start = &r["start"];
     let (kl, sampler) = (
         start["kl_mean"].as_f64().unwrap(),

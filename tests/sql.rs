@@ -187,22 +187,7 @@ fn sql_checkpoints_compare_by_their_energy_based_policy() {
         "--json",
     ];
     dir.maxent(&solve).json();
-    let report = dir
-        .maxent(&[
-            "compare",
-            "--checkpoint",
-            "run/final",
-            "--exact",
-            "exact",
-            "--out",
-            "cmp",
-            "--episodes",
-            "3",
-            "--states",
-            "12",
-            "--json",
-        ])
-        .json();
+    let report = dir.compare("run/final", "exact", &["--episodes", "3", "--states", "12"]);
     assert_eq!(report["learner"], "sql");
     for set in ["visited", "grid", "start"] {
         let s = &report[set];

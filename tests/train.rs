@@ -410,22 +410,7 @@ fn compare_reports_against_a_solution_and_refuses_mismatches() {
         "heavy",
         &["--set", "objective.alpha=0.2", "--set", "env.m=2.0"],
     );
-    let r = dir
-        .maxent(&[
-            "compare",
-            "--checkpoint",
-            "run/final",
-            "--exact",
-            "exact",
-            "--out",
-            "cmp",
-            "--episodes",
-            "2",
-            "--states",
-            "20",
-            "--json",
-        ])
-        .json();
+    let r = dir.compare("run/final", "exact", &["--episodes", "2", "--states", "20"]);
     for key in [
         "kl_mean",
         "value_error_mean",

@@ -65,6 +65,23 @@ impl Dir {
             .collect()
     }
 
+    /// `maxent compare` of `checkpoint` against `exact` into `cmp/`, with `extra` arguments: its
+    /// `--json` report.
+    pub fn compare(&self, checkpoint: &str, exact: &str, extra: &[&str]) -> serde_json::Value {
+        let mut args = vec![
+            "compare",
+            "--checkpoint",
+            checkpoint,
+            "--exact",
+            exact,
+            "--out",
+            "cmp",
+            "--json",
+        ];
+        args.extend_from_slice(extra);
+        self.maxent(&args).json()
+    }
+
     pub fn maxent(&self, args: &[&str]) -> Run {
         let out: Output = Command::new(env!("CARGO_BIN_EXE_maxent"))
             .args(args)
