@@ -12,12 +12,10 @@ use crate::sac::Sac;
 use crate::sql::Sql;
 use crate::training::episodes::run_episodes;
 use crate::training::memory::LearnerBytes;
-use crate::training::{
-    Learner, Replay, Resume, RunSummary, Start, checkpoint, memory, train as train_run,
-};
+use crate::training::{Learner, Resume, RunSummary, Start, checkpoint, memory, train as train_run};
 
 /// What the config's learner holds while it trains.
-fn learner_bytes(config: &Config) -> LearnerBytes {
+pub(crate) fn learner_bytes(config: &Config) -> LearnerBytes {
     match config.agent.algorithm {
         Algorithm::Sac(_) => Sac::training_bytes(config),
         Algorithm::Sql(_) => Sql::training_bytes(config),
@@ -35,7 +33,7 @@ fn threads(config: &Config, lone: bool) -> usize {
 }
 
 /// Trains a fresh learner of the config's algorithm.
-fn train_fresh(
+pub(crate) fn train_fresh(
     config: &Config,
     dir: &Path,
     bar: &indicatif::ProgressBar,
@@ -133,7 +131,7 @@ fn cores() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
-fn check_trainable(config: &Config) -> Result<()> {
+pub(crate) fn check_trainable(config: &Config) -> Result<()> {
     if config.objective.backup != crate::objective::Backup::Maxent {
         return Err(config.error(
             "objective.backup",
@@ -157,6 +155,18 @@ fn check_trainable(config: &Config) -> Result<()> {
 
 /// Continues a run from a checkpoint; only `train.total_steps` may be changed.
 pub fn resume(dir: &Path, out: Option<PathBuf>, sets: &[String]) -> Result<RunSummary> {
+    let seed = checkpoint::load_config(dir)?.seed;
+    resume_with(dir, out, sets, &crate::progress::training(seed), true)
+}
+
+/// [`resume`] with its progress on `bar`; `lone` as for [`train_fresh`].
+pub(crate) fn resume_with(
+    dir: &Path,
+    out: Option<PathBuf>,
+    sets: &[String],
+    bar: &indicatif::ProgressBar,
+    lone: bool,
+) -> Result<RunSummary> {
     if let Some(bad) = sets
         .iter()
         .find(|s| !s.trim_start().starts_with("train.total_steps="))
@@ -190,42 +200,46 @@ pub fn resume(dir: &Path, out: Option<PathBuf>, sets: &[String]) -> Result<RunSu
     match config.agent.algorithm {
         Algorithm::Sac(_) => {
             let (sac, state, replay) = crate::sac::load_training(dir, &config)?;
-            continue_run(&with_steps, &run_dir, sac, state, replay, metrics)
+            let resume = Resume {
+                learner: sac,
+                state,
+                replay,
+                metrics,
+            };
+            continue_run(&with_steps, &run_dir, resume, bar, lone)
         }
         Algorithm::Sql(_) => {
             let (sql, state, replay) = crate::sql::load_training(dir, &config)?;
-            continue_run(&with_steps, &run_dir, sql, state, replay, metrics)
+            let resume = Resume {
+                learner: sql,
+                state,
+                replay,
+                metrics,
+            };
+            continue_run(&with_steps, &run_dir, resume, bar, lone)
         }
     }
 }
 
-/// Trains `learner` on from its checkpointed state up to `config`'s `train.total_steps`.
+/// Trains a checkpointed learner on up to `config`'s `train.total_steps`.
 fn continue_run<L: Learner + Send>(
     config: &Config,
     run_dir: &Path,
-    learner: L,
-    state: checkpoint::TrainState,
-    replay: Option<Replay>,
-    metrics: PathBuf,
+    resume: Resume<L>,
+    bar: &indicatif::ProgressBar,
+    lone: bool,
 ) -> Result<RunSummary> {
-    if config.train.total_steps <= state.step {
+    if config.train.total_steps <= resume.state.step {
         return Err(config.error(
             "train.total_steps",
             format!(
                 "{} is not beyond the checkpoint's step {}",
-                config.train.total_steps, state.step
+                config.train.total_steps, resume.state.step
             ),
         ));
     }
-    let bar = crate::progress::training(config.seed);
-    let resume = Resume {
-        learner,
-        state,
-        replay,
-        metrics,
-    };
     let start: Start<L, fn(&mut Rng) -> Result<L>> = Start::Resume(Box::new(resume));
-    train_run(config, run_dir, start, &bar, threads(config, true))
+    train_run(config, run_dir, start, bar, threads(config, lone))
 }
 
 /// What `eval --json` reports.

@@ -57,6 +57,9 @@ pub enum Error {
     /// bad input.
     #[error("tensor engine failed: {0}")]
     Engine(String),
+    /// An outside program (`sbatch`) is missing or failed; its own message is passed on.
+    #[error("{program}: {message}")]
+    External { program: String, message: String },
     /// Writing an output failed (a full disk, a read-only directory).
     #[error("cannot write {}: {source}", path.display())]
     Write {
@@ -71,6 +74,7 @@ impl Error {
         !matches!(
             self,
             Error::Write { .. }
+                | Error::External { .. }
                 | Error::NotConverged { .. }
                 | Error::PolicyEvaluation { .. }
                 | Error::Engine(_)

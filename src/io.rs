@@ -43,6 +43,16 @@ pub fn write_dir_atomically(dest: &Path, fill: impl FnOnce(&Path) -> Result<()>)
     Ok(())
 }
 
+/// Writes a file under a temporary name beside it, flushes it and renames it into place.
+pub fn write_atomically(path: &Path, bytes: impl AsRef<[u8]>) -> Result<()> {
+    let name = path
+        .file_name()
+        .map_or("out".into(), |n| n.to_string_lossy().into_owned());
+    let tmp = path.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
+    write_file(&tmp, bytes)?;
+    std::fs::rename(&tmp, path).map_err(write_error(path))
+}
+
 /// Writes a file and flushes it to disk (inside a directory that is renamed afterwards).
 pub fn write_file(path: &Path, bytes: impl AsRef<[u8]>) -> Result<()> {
     use std::io::Write;

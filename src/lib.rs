@@ -14,10 +14,13 @@ pub mod math;
 pub mod objective;
 pub mod plot;
 pub mod progress;
+pub mod report;
 pub mod rng;
 pub mod rollout;
 pub mod sac;
 pub mod sql;
+pub mod stats;
+pub mod sweep;
 pub mod tanh_gaussian;
 pub mod training;
 

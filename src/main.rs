@@ -20,6 +20,8 @@ struct Cli {
     command: Command,
 }
 
+// Parsed once per process: the sweep's many flags make its variant large, and that costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 enum Command {
     /// Train a soft actor-critic agent from a config, or resume a run from a checkpoint.
@@ -134,6 +136,85 @@ enum Command {
         /// Output dir (default: the current dir).
         #[arg(long, default_value = ".")]
         out: PathBuf,
+    },
+    /// A config × a grid of settings × seeds as a sweep dir, run here (--local) or as a SLURM job
+    /// array (--slurm); --run/--index runs one task of it, --status lists its runs.
+    #[command(group(clap::ArgGroup::new("mode").required(true).args(["config", "run", "status"])))]
+    Sweep {
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// KEY=V1,V2,... (repeatable): the grid is their cartesian product.
+        #[arg(long = "grid", value_name = "KEY=V1,V2,...", requires = "config")]
+        grid: Vec<String>,
+        /// Seeds of every cell, comma-separated (default: the config's seed).
+        #[arg(long, value_delimiter = ',', requires = "config")]
+        seeds: Option<Vec<u64>>,
+        /// Override a key of every run: KEY=VALUE (repeatable).
+        #[arg(long = "set", value_name = "KEY=VALUE", requires = "config")]
+        sets: Vec<String>,
+        /// Sweep dir (default: runs/<name>-sweep).
+        #[arg(long, requires = "config")]
+        out: Option<PathBuf>,
+        /// Run the sweep on this machine.
+        #[arg(long, requires = "config", conflicts_with = "slurm")]
+        local: bool,
+        /// Runs at a time with --local (default: the cores), each on one thread.
+        #[arg(long, requires = "local")]
+        jobs: Option<usize>,
+        /// Write sweep.sbatch, one SLURM job array.
+        #[arg(long, requires = "config")]
+        slurm: bool,
+        /// Submit sweep.sbatch with sbatch and record the job id.
+        #[arg(long, requires = "slurm")]
+        submit: bool,
+        #[arg(long, requires = "slurm")]
+        partition: Option<String>,
+        #[arg(long, requires = "slurm")]
+        account: Option<String>,
+        /// Time limit of each array task (SLURM's --time).
+        #[arg(long, requires = "slurm")]
+        time: Option<String>,
+        /// Memory of each array task (SLURM's --mem).
+        #[arg(long, requires = "slurm")]
+        mem: Option<String>,
+        /// Array tasks at once (%P of --array).
+        #[arg(long, requires = "slurm")]
+        max_parallel: Option<usize>,
+        /// Let SLURM requeue preempted tasks (they resume from their checkpoints).
+        #[arg(long, requires = "slurm")]
+        requeue: bool,
+        /// An extra #SBATCH line (repeatable), e.g. --sbatch=--qos=low.
+        #[arg(
+            long = "sbatch",
+            value_name = "LINE",
+            requires = "slurm",
+            allow_hyphen_values = true
+        )]
+        sbatch: Vec<String>,
+        /// A sweep dir: run one of its tasks (what sweep.sbatch calls).
+        #[arg(long, requires = "index")]
+        run: Option<PathBuf>,
+        #[arg(long, requires = "run")]
+        index: Option<usize>,
+        /// A sweep dir: the state of each of its runs.
+        #[arg(long)]
+        status: Option<PathBuf>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// One table over many runs: a row per sweep cell (or per config of loose run dirs) with mean ±
+    /// std, median, IQM and its 95% bootstrap interval of the final evaluation.
+    Report {
+        #[arg(required = true)]
+        dirs: Vec<PathBuf>,
+        /// Output dir (default: DIR/report for one DIR, else runs/report).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Also draw learning-curve bands per row.
+        #[arg(long)]
+        plot: bool,
+        #[arg(long)]
+        json: bool,
     },
     /// Print a config fully resolved (defaults filled, env inline), as run dirs record it.
     Config {
@@ -308,6 +389,138 @@ fn run(cli: Cli) -> Result<(), Error> {
         Command::Plot { dirs, out } => {
             let path = maxent::plot::learning_curves(&dirs, &out)?;
             eprintln!("wrote {}", path.display());
+        }
+        Command::Sweep {
+            config,
+            grid,
+            seeds,
+            sets,
+            out,
+            local,
+            jobs,
+            slurm,
+            submit,
+            partition,
+            account,
+            time,
+            mem,
+            max_parallel,
+            requeue,
+            sbatch,
+            run,
+            index,
+            status,
+            json,
+        } => {
+            if let (Some(dir), Some(index)) = (run, index) {
+                let _ = ctrlc::set_handler(|| {
+                    maxent::training::run::INTERRUPTED
+                        .store(true, std::sync::atomic::Ordering::SeqCst)
+                });
+                let bar = indicatif::ProgressBar::hidden();
+                match maxent::sweep::task::run(&dir, index, &bar)? {
+                    maxent::sweep::task::Outcome::Skipped => {
+                        eprintln!("run {index} of {} finished before: skipped", dir.display())
+                    }
+                    maxent::sweep::task::Outcome::Trained(s) => report_runs(&[s], json),
+                }
+                return Ok(());
+            }
+            if let Some(dir) = status {
+                let runs = maxent::sweep::task::status(&dir)?;
+                if json {
+                    print_json(&serde_json::json!({ "runs": runs }));
+                } else {
+                    println!("index	state	step	seed	settings	run dir	slurm	error");
+                    for r in &runs {
+                        println!(
+                            "{}	{}	{}	{}	{}	{}	{}	{}",
+                            r.index,
+                            r.state,
+                            r.step.map_or("-".into(), |s| s.to_string()),
+                            r.seed,
+                            r.settings.join(" "),
+                            r.run_dir,
+                            r.slurm.as_deref().unwrap_or("-"),
+                            r.error.as_deref().unwrap_or("")
+                        );
+                    }
+                }
+                return Ok(());
+            }
+            let config = config.expect("clap requires --config, --run or --status");
+            if !local && !slurm {
+                return Err(Error::argument(
+                    "sweep",
+                    "say where it runs: --local or --slurm",
+                ));
+            }
+            let options = maxent::sweep::slurm::Options {
+                partition,
+                account,
+                time,
+                mem,
+                max_parallel,
+                requeue,
+                extra: sbatch,
+            };
+            let (dir, entries) =
+                maxent::sweep::plan(&config, &grid, seeds, &sets, out, options.clone())?;
+            eprintln!("{} runs in {}", entries.len(), dir.display());
+            if local {
+                let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+                let jobs = jobs.unwrap_or(cores);
+                if jobs == 0 {
+                    return Err(Error::argument("--jobs 0", "must be at least 1"));
+                }
+                let (trained, skipped) = maxent::sweep::task::local(&dir, jobs)?;
+                if json {
+                    print_json(&serde_json::json!({
+                        "sweep_dir": dir, "runs": entries.len(), "trained": trained, "skipped": skipped
+                    }));
+                } else {
+                    eprintln!("{trained} trained, {skipped} finished before");
+                }
+            } else {
+                let name = Config::load(&config, &sets)?.name;
+                let script = maxent::sweep::slurm::write(&dir, &name, entries.len(), &options)?;
+                let job = if submit {
+                    Some(maxent::sweep::slurm::submit(&dir)?)
+                } else {
+                    None
+                };
+                if json {
+                    print_json(&serde_json::json!({
+                        "sweep_dir": dir, "runs": entries.len(), "sbatch": script, "job_id": job
+                    }));
+                } else if let Some(job) = job {
+                    eprintln!("submitted job {job} ({})", script.display());
+                } else {
+                    eprintln!(
+                        "wrote {}; submit it with: sbatch {}",
+                        script.display(),
+                        script.display()
+                    );
+                }
+            }
+        }
+        Command::Report {
+            dirs,
+            out,
+            plot,
+            json,
+        } => {
+            let out = out.unwrap_or_else(|| match dirs.as_slice() {
+                [one] => one.join("report"),
+                _ => PathBuf::from("runs").join("report"),
+            });
+            let rows = maxent::report::write(&dirs, &out, plot)?;
+            if json {
+                print_json(&serde_json::json!({ "rows": rows, "out": out }));
+            } else {
+                print!("{}", maxent::report::markdown(&rows));
+                eprintln!("wrote {}", out.display());
+            }
         }
         Command::Config { config, sets } => {
             let config = Config::load(&config, &sets)?;

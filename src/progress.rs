@@ -21,3 +21,15 @@ pub fn training(seed: u64) -> ProgressBar {
     bar.set_style(ProgressStyle::with_template(&template).expect("valid template"));
     bar
 }
+
+/// A sweep's bar: runs finished of all.
+pub fn sweep(runs: u64) -> ProgressBar {
+    let bar = ProgressBar::new(runs);
+    bar.set_style(
+        ProgressStyle::with_template(
+            "sweep {bar:30} {pos}/{len} runs [{elapsed_precise}] eta {eta}",
+        )
+        .expect("valid template"),
+    );
+    bar
+}

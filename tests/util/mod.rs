@@ -17,6 +17,12 @@ impl Run {
             .unwrap_or_else(|e| panic!("stdout is not one JSON object ({e}): {}", self.stdout))
     }
 
+    /// Asserts exit code 0.
+    pub fn ok(&self) -> &Run {
+        assert_eq!(self.code, 0, "maxent failed: {}", self.stderr);
+        self
+    }
+
     /// Asserts exit code 2 with one line on stderr that contains every `needle`.
     pub fn assert_bad_input(&self, needles: &[&str]) {
         assert_eq!(self.code, 2, "expected exit 2, stderr: {}", self.stderr);
