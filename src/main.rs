@@ -449,59 +449,41 @@ fn run(cli: Cli) -> Result<(), Error> {
                 return Ok(());
             }
             let config = config.expect("clap requires --config, --run or --status");
-            if !local && !slurm {
-                return Err(Error::argument(
-                    "sweep",
-                    "say where it runs: --local or --slurm",
-                ));
-            }
-            let options = maxent::sweep::slurm::Options {
-                partition,
-                account,
-                time,
-                mem,
-                max_parallel,
-                requeue,
-                extra: sbatch,
+            let _ = ctrlc::set_handler(|| {
+                maxent::training::run::INTERRUPTED.store(true, std::sync::atomic::Ordering::SeqCst)
+            });
+            let backend = match (local, slurm) {
+                (true, _) => maxent::sweep::Backend::Local {
+                    jobs: jobs.unwrap_or_else(|| {
+                        std::thread::available_parallelism().map_or(1, |n| n.get())
+                    }),
+                },
+                (_, true) => maxent::sweep::Backend::Slurm {
+                    options: maxent::sweep::slurm::Options {
+                        partition,
+                        account,
+                        time,
+                        mem,
+                        max_parallel,
+                        requeue,
+                        extra: sbatch,
+                    },
+                    submit,
+                },
+                _ => {
+                    return Err(Error::argument(
+                        "sweep",
+                        "say where it runs: --local or --slurm",
+                    ));
+                }
             };
-            let (dir, entries) =
-                maxent::sweep::plan(&config, &grid, seeds, &sets, out, options.clone())?;
-            eprintln!("{} runs in {}", entries.len(), dir.display());
-            if local {
-                let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-                let jobs = jobs.unwrap_or(cores);
-                if jobs == 0 {
-                    return Err(Error::argument("--jobs 0", "must be at least 1"));
-                }
-                let (trained, skipped) = maxent::sweep::task::local(&dir, jobs)?;
-                if json {
-                    print_json(&serde_json::json!({
-                        "sweep_dir": dir, "runs": entries.len(), "trained": trained, "skipped": skipped
-                    }));
-                } else {
-                    eprintln!("{trained} trained, {skipped} finished before");
-                }
+            let mut out = maxent::sweep::start(&config, &grid, seeds, &sets, out, backend)?;
+            let message = out["message"].take();
+            if json {
+                out.as_object_mut().expect("an object").remove("message");
+                print_json(&out);
             } else {
-                let name = Config::load(&config, &sets)?.name;
-                let script = maxent::sweep::slurm::write(&dir, &name, entries.len(), &options)?;
-                let job = if submit {
-                    Some(maxent::sweep::slurm::submit(&dir)?)
-                } else {
-                    None
-                };
-                if json {
-                    print_json(&serde_json::json!({
-                        "sweep_dir": dir, "runs": entries.len(), "sbatch": script, "job_id": job
-                    }));
-                } else if let Some(job) = job {
-                    eprintln!("submitted job {job} ({})", script.display());
-                } else {
-                    eprintln!(
-                        "wrote {}; submit it with: sbatch {}",
-                        script.display(),
-                        script.display()
-                    );
-                }
+                eprintln!("{}", message.as_str().unwrap_or_default());
             }
         }
         Command::Report {

@@ -291,6 +291,67 @@ pub fn plan(
     Ok((dir, entries))
 }
 
+/// Where a sweep runs.
+pub enum Backend {
+    /// Here, `jobs` runs at a time.
+    Local { jobs: usize },
+    /// As a SLURM job array, submitted with `submit`.
+    Slurm {
+        options: slurm::Options,
+        submit: bool,
+    },
+}
+
+/// `maxent sweep --config … (--local | --slurm)`: plans the sweep and runs or writes (and
+/// submits) it; returns what `--json` prints, with a line for a person in `"message"`.
+pub fn start(
+    config: &Path,
+    grid: &[String],
+    seeds: Option<Vec<u64>>,
+    sets: &[String],
+    out: Option<PathBuf>,
+    backend: Backend,
+) -> Result<serde_json::Value> {
+    let options = match &backend {
+        Backend::Slurm { options, .. } => options.clone(),
+        Backend::Local { .. } => slurm::Options::default(),
+    };
+    if let Backend::Local { jobs: 0 } = backend {
+        return Err(Error::argument("--jobs 0", "must be at least 1"));
+    }
+    let (dir, entries) = plan(config, grid, seeds, sets, out, options.clone())?;
+    eprintln!("{} runs in {}", entries.len(), dir.display());
+    Ok(match backend {
+        Backend::Local { jobs } => {
+            let (trained, skipped) = task::local(&dir, jobs)?;
+            serde_json::json!({
+                "sweep_dir": dir, "runs": entries.len(), "trained": trained, "skipped": skipped,
+                "message": format!("{trained} trained, {skipped} finished before"),
+            })
+        }
+        Backend::Slurm { submit, .. } => {
+            let name = Config::load(config, sets)?.name;
+            let script = slurm::write(&dir, &name, entries.len(), &options)?;
+            let job = match submit {
+                true => Some(slurm::submit(&dir)?),
+                false => None,
+            };
+            let message = match &job {
+                Some(job) => format!("submitted job {job} ({})", script.display()),
+                None => format!(
+                    "wrote {}; submit it with: sbatch {}",
+                    script.display(),
+                    script.display()
+                ),
+            };
+            serde_json::json!({
+                "sweep_dir": dir, "runs": entries.len(), "sbatch": script, "job_id": job,
+                "message": message,
+            })
+        }
+    })
+}
+
 /// The sweep dir's path for a run dir of it.
 pub fn run_dir(dir: &Path, entry: &Entry) -> PathBuf {
     dir.join(&entry.run_dir)

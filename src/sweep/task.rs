@@ -100,6 +100,8 @@ fn run_entry(
     let _ = std::fs::remove_file(run.join("running"));
     match result {
         Ok(summary) => Ok(Outcome::Trained(summary)),
+        // Stopped by a signal (Ctrl-C, SLURM's SIGTERM): a checkpoint, not a failure.
+        Err(e @ Error::Interrupted { .. }) => Err(e),
         Err(e) => {
             let _ = crate::io::write_atomically(&run.join("failed.txt"), format!("{e}\n"));
             Err(e)
@@ -126,6 +128,10 @@ pub fn local(dir: &Path, jobs: usize) -> Result<(usize, usize)> {
         for _ in 0..jobs.max(1) {
             scope.spawn(|| {
                 loop {
+                    // After Ctrl-C (or SIGTERM) the running runs checkpoint; no new one starts.
+                    if crate::training::run::INTERRUPTED.load(std::sync::atomic::Ordering::SeqCst) {
+                        break;
+                    }
                     let i = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                     let Some(e) = entries.get(i) else { break };
                     let hidden = indicatif::ProgressBar::hidden();
@@ -141,6 +147,9 @@ pub fn local(dir: &Path, jobs: usize) -> Result<(usize, usize)> {
                                 e.run_dir, s.final_eval_mean_return, s.wall_seconds
                             )
                         }
+                        Err(err @ Error::Interrupted { .. }) => {
+                            format!("run {i} ({}): {err}", e.run_dir)
+                        }
                         Err(err) => {
                             counts.lock().expect("no panics").2 += 1;
                             format!("run {i} ({}): failed: {err}", e.run_dir)
@@ -154,6 +163,14 @@ pub fn local(dir: &Path, jobs: usize) -> Result<(usize, usize)> {
     });
     bar.finish_and_clear();
     let (trained, skipped, failed) = counts.into_inner().expect("no panics");
+    if crate::training::run::INTERRUPTED.load(std::sync::atomic::Ordering::SeqCst) {
+        return Err(Error::External {
+            program: "maxent sweep".into(),
+            message: format!(
+                "interrupted: the running runs wrote checkpoints; run the sweep again to finish it ({trained} finished, {failed} failed)"
+            ),
+        });
+    }
     if failed > 0 {
         return Err(Error::External {
             program: "maxent sweep".into(),
