@@ -155,7 +155,8 @@ pub fn local(dir: &Path, jobs: usize) -> Result<(usize, usize)> {
                             format!("run {i} ({}): failed: {err}", e.run_dir)
                         }
                     };
-                    bar.println(line);
+                    // Printed whether or not stderr is a terminal (the bar is drawn only there).
+                    bar.suspend(|| eprintln!("{line}"));
                     bar.inc(1);
                 }
             });
