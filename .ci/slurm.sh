@@ -41,8 +41,9 @@ CONF
   mkdir -p /run/munge /var/log/munge /var/lib/munge
   chown munge:munge /run/munge /var/log/munge /var/lib/munge /etc/munge
   [ -s /etc/munge/munge.key ] || runuser -u munge -- /usr/sbin/mungekey --create
-  if ! pgrep -x munged >/dev/null; then
-    runuser -u munge -- /usr/sbin/munged
+  # A munged already answering is used as it is (a credential round trip tells).
+  if ! munge -n </dev/null 2>/dev/null | unmunge >/dev/null 2>&1; then
+    runuser -u munge -- /usr/sbin/munged --force
     echo started > "$dir/munged.started"
   fi
   export SLURM_CONF="$dir/slurm.conf"
@@ -68,7 +69,7 @@ stop() {
     [ -f "$pid" ] && kill "$(cat "$pid")" 2>/dev/null || true
   done
   if [ -f "$dir/munged.started" ]; then
-    pkill -x munged 2>/dev/null || true
+    pkill -u munge -x munged 2>/dev/null || true
   fi
   rm -f "$state_file"
 }
