@@ -119,8 +119,14 @@ fn a_local_sweep_runs_every_cell_and_seed_and_reports_them() {
     // With --plot, learning-curve bands per row.
     dir.maxent(&["report", "sw", "--plot", "--out", "r3"]).ok();
     for row in 0..2 {
-        let png = dir.path().join(format!("r3/curves/row{row}/learning_curves.png"));
-        assert!(std::fs::metadata(&png).unwrap().len() > 1000, "{}", png.display());
+        let png = dir
+            .path()
+            .join(format!("r3/curves/row{row}/learning_curves.png"));
+        assert!(
+            std::fs::metadata(&png).unwrap().len() > 1000,
+            "{}",
+            png.display()
+        );
     }
     // The same runs given as run dirs form the same rows.
     let loose = dir
