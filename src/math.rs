@@ -71,6 +71,24 @@ pub fn mean_std(x: &[f64]) -> (f64, f64) {
     (mean, var.sqrt())
 }
 
+/// Mean and (population) standard deviation per component of `ad`-vectors, weighted by `weights`
+/// (summing to 1) or equally.
+pub fn moments(points: &[f64], ad: usize, weights: Option<&[f64]>) -> (Vec<f64>, Vec<f64>) {
+    let n = points.len() / ad;
+    let w = |j: usize| weights.map_or(1.0 / n as f64, |w| w[j]);
+    let mut mean = vec![0.0; ad];
+    for (j, a) in points.chunks_exact(ad).enumerate() {
+        mean.iter_mut().zip(a).for_each(|(m, a)| *m += w(j) * a);
+    }
+    let mut var = vec![0.0; ad];
+    for (j, a) in points.chunks_exact(ad).enumerate() {
+        for i in 0..ad {
+            var[i] += w(j) * (a[i] - mean[i]).powi(2);
+        }
+    }
+    (mean, var.iter().map(|v| v.sqrt()).collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -26,14 +26,8 @@ const SERIES: [(&str, &str, Column); 5] = [
 
 fn read_run(dir: &Path) -> Result<Run> {
     let path = dir.join("metrics.csv");
-    let text = crate::config::read(&path)?;
-    let mut lines = text.lines();
-    if lines.next() != Some(crate::training::metrics::HEADER) {
-        return Err(Error::input(
-            &path,
-            "not a maxent metrics file (unexpected header)",
-        ));
-    }
+    let text = crate::training::metrics::read(&path)?;
+    let lines = text.lines().skip(1);
     let mut series: BTreeMap<&'static str, Vec<(f64, f64)>> = BTreeMap::new();
     for (i, line) in lines.enumerate() {
         let f: Vec<&str> = line.split(',').collect();

@@ -13,7 +13,7 @@ use serde::Serialize;
 use crate::error::{Error, Result};
 use crate::math::mean_std;
 use crate::stats::{BOOTSTRAP_REPS, bootstrap_iqm_interval, iqm, median};
-use crate::training::metrics::{Column, HEADER};
+use crate::training::metrics::Column;
 
 /// The seed of the bootstrap's resampling.
 pub const BOOTSTRAP_SEED: u64 = 0x5EED;
@@ -44,15 +44,9 @@ fn final_eval(run: &Path) -> Result<Option<(f64, f64)>> {
         return Ok(None);
     }
     let path = run.join("metrics.csv");
-    let text = crate::config::read(&path)?;
-    let mut lines = text.lines();
-    if lines.next() != Some(HEADER) {
-        return Err(Error::input(
-            &path,
-            "not a maxent metrics file (unexpected header)",
-        ));
-    }
-    let last_eval = lines
+    let text = crate::training::metrics::read(&path)?;
+    let last_eval = text
+        .lines()
         .rfind(|l| l.starts_with("eval,"))
         .ok_or_else(|| Error::input(&path, "a finished run without an evaluation row"))?;
     let f: Vec<&str> = last_eval.split(',').collect();

@@ -16,13 +16,13 @@ use rand::distr::Distribution as _;
 use rand::distr::weighted::WeightedIndex;
 
 use super::learned::{
-    Against, Fidelity, LearnedPolicy, QUERY_TAG, Query, SAMPLER_DRAWS, moments, observations,
+    Against, Fidelity, LearnedPolicy, QUERY_TAG, Query, SAMPLER_DRAWS, observations,
 };
 use crate::env::Env;
 use crate::exact::Solution;
 use crate::exact::grid::ActionGrid;
 use crate::exact::solution::Lookahead;
-use crate::math::soft_max;
+use crate::math::{moments, soft_max};
 use crate::rng::Rng;
 use crate::sql::Sql;
 use crate::tanh_gaussian::to_env_action;

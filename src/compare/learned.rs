@@ -149,12 +149,12 @@ pub struct Samples {
 impl Samples {
     /// The sample mean action.
     pub fn mean(&self) -> Vec<f64> {
-        moments(&self.env_actions, self.ad, None).0
+        crate::math::moments(&self.env_actions, self.ad, None).0
     }
 
     /// The sample standard deviation of each action component (env units).
     pub fn std(&self) -> Vec<f64> {
-        moments(&self.env_actions, self.ad, None).1
+        crate::math::moments(&self.env_actions, self.ad, None).1
     }
 
     /// `E_π[Q − α·log π]`: the learned critic's soft value of its own policy.
@@ -166,24 +166,6 @@ impl Samples {
             .map(|(q, lp)| (q - alpha * lp) / n)
             .sum()
     }
-}
-
-/// Mean and standard deviation per component of `ad`-vectors, weighted by `weights` (summing to
-/// 1) or equally.
-pub fn moments(points: &[f64], ad: usize, weights: Option<&[f64]>) -> (Vec<f64>, Vec<f64>) {
-    let n = points.len() / ad;
-    let w = |j: usize| weights.map_or(1.0 / n as f64, |w| w[j]);
-    let mut mean = vec![0.0; ad];
-    for (j, a) in points.chunks_exact(ad).enumerate() {
-        mean.iter_mut().zip(a).for_each(|(m, a)| *m += w(j) * a);
-    }
-    let mut var = vec![0.0; ad];
-    for (j, a) in points.chunks_exact(ad).enumerate() {
-        for i in 0..ad {
-            var[i] += w(j) * (a[i] - mean[i]).powi(2);
-        }
-    }
-    (mean, var.iter().map(|v| v.sqrt()).collect())
 }
 
 /// `samples` draws from the SAC policy at `state`, the noise from `rng`, with `min_j Q_j`.

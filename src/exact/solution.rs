@@ -201,25 +201,18 @@ impl Solution {
         bellman.policy_from_q(&q, &mut probabilities);
         let cell = mdp.log_cell.exp();
         let density = probabilities.iter().map(|p| p / cell).collect();
-        let d = self.actions.dim();
-        let midpoints = self.actions.all();
-        let mut mean = vec![0.0; d];
-        for (p, a) in probabilities.iter().zip(midpoints.chunks_exact(d)) {
-            mean.iter_mut().zip(a).for_each(|(m, a)| *m += p * a);
-        }
-        let mut var = vec![0.0; d];
-        for (p, a) in probabilities.iter().zip(midpoints.chunks_exact(d)) {
-            for i in 0..d {
-                var[i] += p * (a[i] - mean[i]).powi(2);
-            }
-        }
+        let (mean, std) = crate::math::moments(
+            &self.actions.all(),
+            self.actions.dim(),
+            Some(&probabilities),
+        );
         Lookahead {
             v,
             q,
             probabilities,
             density,
             policy_mean: mean,
-            policy_std: var.iter().map(|v| v.sqrt()).collect(),
+            policy_std: std,
         }
     }
 

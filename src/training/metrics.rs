@@ -32,6 +32,18 @@ impl Column {
     }
 }
 
+/// A `metrics.csv`'s text, checked to be one (its first line is [`HEADER`]).
+pub fn read(path: &Path) -> Result<String> {
+    let text = crate::config::read(path)?;
+    if text.lines().next() != Some(HEADER) {
+        return Err(Error::input(
+            path,
+            "not a maxent metrics file (unexpected header)",
+        ));
+    }
+    Ok(text)
+}
+
 fn write_error(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
     move |source| Error::Write {
         path: path.to_path_buf(),
