@@ -8,6 +8,7 @@ use maxent::training::{Replay, Sampled};
 use rand::Rng;
 
 fn setup() -> (Config, Replay) {
+    maxent::process::init(); // as the `maxent` binary runs
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("configs/pendulum.toml");
     let config = Config::load(&path, &[]).unwrap();
     let mut rng = maxent::rng::seeded(0);

@@ -16,12 +16,8 @@ use maxent::training::{Replay, Sampled};
 use rand::Rng;
 
 fn setup() -> (Config, Replay) {
-    // As the `maxent` binary runs candle (see src/main.rs).
-    if std::env::var_os("CANDLE_NUM_THREADS").is_none() {
-        // SAFETY: set before any candle operation starts its pool; criterion runs benchmarks on
-        // this one thread.
-        unsafe { std::env::set_var("CANDLE_NUM_THREADS", "1") };
-    }
+    // As the `maxent` binary runs (criterion runs benchmarks on this one thread).
+    maxent::process::init();
     let table: toml::Table = toml::from_str(
         &std::fs::read_to_string(concat!(
             env!("CARGO_MANIFEST_DIR"),

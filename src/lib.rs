@@ -13,6 +13,7 @@ pub mod io;
 pub mod math;
 pub mod objective;
 pub mod plot;
+pub mod process;
 pub mod progress;
 pub mod report;
 pub mod rng;

@@ -227,15 +227,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    // candle runs large element-wise ops on a spinning worker pool of its own, one thread per
-    // core unless CANDLE_NUM_THREADS says otherwise; maxent chooses each run's threads itself
-    // (SQL trains on one, `--seeds` runs two side by side), so candle gets one unless the user
-    // sets it: 8% faster and half the CPU for SQL on two cores, the same numbers (measured).
-    if std::env::var_os("CANDLE_NUM_THREADS").is_none() {
-        // SAFETY: the first statement of main, before any other thread exists to read the
-        // environment.
-        unsafe { std::env::set_var("CANDLE_NUM_THREADS", "1") };
-    }
+    maxent::process::init();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) if !e.use_stderr() => e.exit(), // --help, --version
