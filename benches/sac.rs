@@ -31,7 +31,7 @@ fn setup() -> (Config, Replay) {
 /// The reference the update's figures are stated beside: one f32 product of 256×256×256 through
 /// the same kernel (this VM's speed drifts; a ratio to this holds across sittings).
 fn product_256(c: &mut Criterion) {
-    use maxent::sac::dense::{Mat, matmul};
+    use maxent::matrix::{Mat, matmul};
     let mut rng = maxent::rng::seeded(3);
     let mut draw = || -> Vec<f32> {
         (0..256 * 256)

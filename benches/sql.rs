@@ -1,23 +1,25 @@
 //! One soft Q-learning update at the multigoal sizes of `configs/multigoal_sql.toml` (128×128
 //! networks, batch 64, 16 value particles, 32 kernel particles), on one thread as `maxent train`
-//! runs it, whole and by step: the soft Bellman step (target network on 64·16 rows, Q forward
-//! and backward, Adam) and the SVGD step (sampler on 64·32 rows, ∇_a Q at the fixed half, the
-//! kernel, the surrogate's backward, Adam); and the SVGD step's parts one by one, as `svgd_step`
-//! runs them: the sampler's forward pass, `∇_a log p` (Q forward and backward on the 64·16 fixed
-//! particles), the kernel direction, the sampler's forward and backward pass of the surrogate,
-//! and one Adam step over the sampler's gradients.
+//! runs it (the process set up by `maxent::process::init`, the loop inside a one-thread pool, a
+//! fresh minibatch drawn from a 10 000-transition buffer before each update), whole and by step:
+//! the soft Bellman step (target network on 64·16 rows, Q forward and backward, Adam) and the SVGD
+//! step (sampler on 64·32 rows, ∇_a Q at the fixed half, the kernel, the surrogate's backward,
+//! Adam); and the SVGD step's parts one by one, as `svgd_step` runs them: the particles (the fixed
+//! half by a forward pass alone, the updated half with the sampler's graph), `∇_a log p` (Q
+//! forward and its backward to the actions on the 64·16 fixed particles), the kernel direction,
+//! and the surrogate's backward with the sampler's Adam step. A 256³ f32 product on the same
+//! kernel, timed in the same sitting, is the reference the figures are read against.
 
-use candle_core::{Device, Tensor, Var};
-use candle_nn::Optimizer as _;
+use candle_core::{Device, Tensor};
 use criterion::{Criterion, criterion_group, criterion_main};
 use maxent::Config;
+use maxent::matrix::{Mat, matmul};
 use maxent::sql::Sql;
 use maxent::training::{Replay, Sampled};
 use rand::Rng;
 
 fn setup() -> (Config, Replay) {
-    // As the `maxent` binary runs (criterion runs benchmarks on this one thread).
-    maxent::process::init();
+    maxent::process::init(); // as the `maxent` binary runs
     let table: toml::Table = toml::from_str(
         &std::fs::read_to_string(concat!(
             env!("CARGO_MANIFEST_DIR"),
@@ -51,7 +53,6 @@ fn bench(c: &mut Criterion) {
     let mut rng = maxent::rng::seeded(1);
     let mut sql = Sql::new(&config, &mut rng).unwrap();
     let mut sampled = Sampled::default();
-    replay.sample(&mut rng, 64, &mut sampled);
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(1)
         .build()
@@ -70,15 +71,27 @@ fn bench(c: &mut Criterion) {
             })
         });
     };
+
+    let (a, b) = (vec![0.5f32; 256 * 256], vec![0.25f32; 256 * 256]);
+    let mut product = vec![0.0f32; 256 * 256];
+    timed("matmul_256_cubed", &mut || {
+        let (a, b) = (Mat::new(&a, 256, 256), Mat::new(&b, 256, 256));
+        matmul(&mut product, a, b, false);
+        std::hint::black_box(&product);
+    });
+
+    timed("sql_update", &mut || {
+        replay.sample(&mut rng, 64, &mut sampled);
+        std::hint::black_box(sql.update(&sampled.batch(), &mut rng).unwrap());
+    });
+
+    replay.sample(&mut rng, 64, &mut sampled);
     let dev = &Device::Cpu;
     let batch = sampled.batch();
     let t = |x: &[f32], cols: usize| Tensor::from_slice(x, (x.len() / cols, cols), dev).unwrap();
     let (obs, action, next) = (t(batch.obs, 2), t(batch.action, 2), t(batch.next_obs, 2));
     let reward = Tensor::from_slice(batch.reward, 64, dev).unwrap();
     let terminated = Tensor::from_slice(batch.terminated, 64, dev).unwrap();
-    timed("sql_update", &mut || {
-        std::hint::black_box(sql.update(&batch, &mut rng).unwrap());
-    });
     timed("sql_soft_bellman_step", &mut || {
         std::hint::black_box(
             sql.soft_bellman_step(&obs, &action, &reward, &next, &terminated, &mut rng)
@@ -89,90 +102,24 @@ fn bench(c: &mut Criterion) {
         std::hint::black_box(sql.svgd_step(&obs, &mut rng).unwrap());
     });
 
-    // The SVGD step's parts (multigoal: 2-D observations and actions, 16 fixed and 16 updated
-    // particles of 32 per state).
-    let (n, k, half, ad) = (64, 32, 16, 2);
-    let repeat = |x: &Tensor, times: usize| {
-        x.unsqueeze(1)
-            .unwrap()
-            .broadcast_as((n, times, 2))
-            .unwrap()
-            .reshape((n * times, 2))
-            .unwrap()
-    };
-    let obs_k = repeat(&obs, k);
-    let xi = maxent::sql::nets::normal(&mut rng, n * k, ad).unwrap();
-    let sampler_input = Tensor::cat(&[&obs_k, &xi], 1).unwrap();
-    let forward = |sql: &Sql| sql.sampler.forward(&sampler_input).unwrap().tanh().unwrap();
-    timed("sql_svgd_sampler_forward", &mut || {
-        std::hint::black_box(forward(&sql));
+    // The SVGD step's parts (multigoal: 2-D actions, 16 fixed and 16 updated particles a state).
+    timed("sql_svgd_particles", &mut || {
+        std::hint::black_box(sql.svgd_particles(&obs, &mut rng).unwrap());
     });
-    let actions = forward(&sql).reshape((n, k, ad)).unwrap();
-    let fixed = actions.narrow(1, 0, half).unwrap().detach();
-    let obs_half = repeat(&obs, half);
-    let fixed_rows = fixed.flatten_all().unwrap().to_vec1::<f32>().unwrap();
-    let updated_rows = actions
-        .narrow(1, half, half)
-        .unwrap()
-        .flatten_all()
-        .unwrap()
-        .to_vec1::<f32>()
-        .unwrap();
-    let grad_log_p = |sql: &Sql| {
-        let leaf = Var::from_tensor(&fixed.reshape((n * half, ad)).unwrap()).unwrap();
-        let x = Tensor::cat(&[&obs_half, leaf.as_tensor()], 1).unwrap();
-        let q = sql.qf.forward(&x).unwrap().squeeze(1).unwrap();
-        let grads = (q / sql.alpha)
-            .unwrap()
-            .sum_all()
-            .unwrap()
-            .backward()
-            .unwrap();
-        grads
-            .get(leaf.as_tensor())
-            .unwrap()
-            .flatten_all()
-            .unwrap()
-            .to_vec1::<f32>()
-            .unwrap()
-    };
+    let (fixed, updated) = sql.svgd_particles(&obs, &mut rng).unwrap();
     timed("sql_svgd_grad_log_p", &mut || {
-        std::hint::black_box(grad_log_p(&sql));
+        std::hint::black_box(sql.grad_log_p(&obs, &fixed).unwrap());
     });
-    let grads = grad_log_p(&sql);
+    let grads = sql.grad_log_p(&obs, &fixed).unwrap();
+    let rows = |t: &Tensor| t.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+    let (fixed_rows, updated_rows) = (rows(&fixed), rows(&updated));
+    let direction = || maxent::sql::svgd::direction(&fixed_rows, &grads, &updated_rows, 64, 2);
     timed("sql_svgd_kernel_direction", &mut || {
-        std::hint::black_box(maxent::sql::svgd::direction(
-            &fixed_rows,
-            &grads,
-            &updated_rows,
-            n,
-            ad,
-        ));
+        std::hint::black_box(direction());
     });
-    let phi = Tensor::from_vec(
-        maxent::sql::svgd::direction(&fixed_rows, &grads, &updated_rows, n, ad),
-        (n, half, ad),
-        dev,
-    )
-    .unwrap();
-    let surrogate_grads = |sql: &Sql| {
-        let a = forward(sql).reshape((n, k, ad)).unwrap();
-        let updated = a.narrow(1, half, half).unwrap();
-        (updated * &phi)
-            .unwrap()
-            .sum_all()
-            .unwrap()
-            .neg()
-            .unwrap()
-            .backward()
-            .unwrap()
-    };
-    timed("sql_svgd_sampler_forward_backward", &mut || {
-        std::hint::black_box(surrogate_grads(&sql));
-    });
-    let g = surrogate_grads(&sql);
-    timed("sql_svgd_adam_step", &mut || {
-        sql.sampler_opt.step(&g).unwrap();
+    let phi = direction();
+    timed("sql_svgd_surrogate_step", &mut || {
+        std::hint::black_box(sql.surrogate_step(&updated, phi.clone()).unwrap());
     });
 }
 

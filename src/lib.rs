@@ -11,6 +11,7 @@ pub mod exact;
 pub mod heatmap;
 pub mod io;
 pub mod math;
+pub mod matrix;
 pub mod objective;
 pub mod plot;
 pub mod process;

@@ -1,85 +1,16 @@
 //! Dense MLP kernels on flat f32 buffers, with hand-written backward passes: the hot path of SAC.
 //!
-//! Matrix products go to `gemm` (the kernel candle's CPU backend runs, at the core's FMA peak here:
-//! 66–86 GFLOP/s as the VM's clock drifts) on the calling thread, with strides, so no transpose is
-//! ever copied; bias adds, bias gradients, ReLU masks and the like are single fused loops over
-//! preallocated buffers. Threads are the caller's business ([`both`]). Measured on this machine (shared/notes): candle's
+//! Matrix products go to [`crate::matrix`] (`gemm`, the kernel candle's CPU backend runs, at the
+//! core's FMA peak here) on the calling thread, with strides, so no transpose is ever copied; bias
+//! adds, bias gradients, ReLU masks and the like are single fused loops over preallocated buffers.
+//! Threads are the caller's business ([`both`]). Measured on this machine (shared/notes): candle's
 //! autograd spends as much time around the matmuls as in them, which these kernels avoid.
 //!
 //! Layout of an MLP with sizes `[n_0, n_1, …, n_L]`: for each layer `l`, its weight `W_l`
 //! (`[n_{l+1}, n_l]`, row-major, as PyTorch's `nn.Linear`) then its bias `b_l` (`[n_{l+1}]`).
 //! Forward: `h_{l+1} = relu(h_l·W_lᵀ + b_l)` for hidden layers, no activation on the last.
 
-/// A row-major matrix, or the transpose of one (a view, no copy).
-#[derive(Clone, Copy)]
-pub struct Mat<'a> {
-    data: &'a [f32],
-    rows: usize,
-    cols: usize,
-    /// Row and column strides of the logical matrix in `data`.
-    rs: isize,
-    cs: isize,
-}
-
-impl<'a> Mat<'a> {
-    pub fn new(data: &'a [f32], rows: usize, cols: usize) -> Self {
-        assert!(data.len() >= rows * cols);
-        Mat {
-            data,
-            rows,
-            cols,
-            rs: cols as isize,
-            cs: 1,
-        }
-    }
-
-    /// The transpose.
-    pub fn t(self) -> Self {
-        Mat {
-            data: self.data,
-            rows: self.cols,
-            cols: self.rows,
-            rs: self.cs,
-            cs: self.rs,
-        }
-    }
-}
-
-/// `dst (m×n, row-major) = [dst +] lhs (m×k) · rhs (k×n)`, on the calling thread.
-pub fn matmul(dst: &mut [f32], lhs: Mat, rhs: Mat, accumulate: bool) {
-    let (m, k, n) = (lhs.rows, lhs.cols, rhs.cols);
-    assert_eq!(rhs.rows, k, "inner dimensions");
-    assert!(dst.len() >= m * n);
-    if m == 0 || n == 0 {
-        return;
-    }
-    // SAFETY: the asserts above and in `Mat::new` keep every index gemm forms inside the
-    // slices: the largest is (m−1)·rs + (k−1)·cs for lhs (≤ its len − 1 by construction), and
-    // likewise for rhs and dst; dst does not alias lhs or rhs (it is a unique borrow).
-    unsafe {
-        gemm::gemm(
-            m,
-            n,
-            k,
-            dst.as_mut_ptr(),
-            1,
-            n as isize,
-            accumulate,
-            lhs.data.as_ptr(),
-            lhs.cs,
-            lhs.rs,
-            rhs.data.as_ptr(),
-            rhs.cs,
-            rhs.rs,
-            1.0,
-            1.0,
-            false,
-            false,
-            false,
-            gemm::Parallelism::None,
-        );
-    }
-}
+use crate::matrix::{Mat, matmul};
 
 /// Runs `a` and `b`, on two threads when `parallel` (the results are the same either way: each
 /// closure does the same work in the same order wherever it runs).

@@ -3,7 +3,8 @@
 //! `softqlearning/algorithms/sql.py`) on candle: a soft Q network `Q_θ(s, a)` with a target copy,
 //! and an amortized sampler `a = tanh(f_φ(s, ξ))`, `ξ ~ N(0, I)`, trained by SVGD toward the
 //! Boltzmann policy `exp(Q_θ(s, ·)/α)`. Networks are candle-nn `Linear` layers in one `VarMap`
-//! (`qf.*`, `qf_target.*`, `sampler.*`), run through the bias-add and ReLU ops of [`ops`]; every
+//! (`qf.*`, `qf_target.*`, `sampler.*`), each layer run as one fused op of [`ops`] (product,
+//! bias and activation, with a backward that computes only the gradients asked for); every
 //! gradient is candle's autograd.
 //!
 //! Actions on the networks' side are on [-1, 1] per dimension, as in the replay buffer; the env
@@ -24,6 +25,7 @@ use candle_nn::VarMap;
 
 use self::adam::Adam;
 use self::nets::Mlp;
+use self::ops::{Activation, Grad};
 use crate::config::{Algorithm, Config, SqlKeys};
 use crate::error::{Error, Result};
 use crate::rng::Rng;
@@ -75,9 +77,14 @@ impl Sql {
             s
         };
         let vars = VarMap::new();
-        let qf = Mlp::new(&vars, "qf", &sizes(od + ad, 1))?;
-        let qf_target = Mlp::new(&vars, "qf_target", &sizes(od + ad, 1))?;
-        let sampler = Mlp::new(&vars, "sampler", &sizes(od + ad, ad))?;
+        let qf = Mlp::new(&vars, "qf", &sizes(od + ad, 1), Activation::Identity)?;
+        let qf_target = Mlp::new(
+            &vars,
+            "qf_target",
+            &sizes(od + ad, 1),
+            Activation::Identity,
+        )?;
+        let sampler = Mlp::new(&vars, "sampler", &sizes(od + ad, ad), Activation::Tanh)?;
         nets::init_uniform(&vars, rng)?;
         nets::copy_prefix(&vars, "qf.", "qf_target.")?;
         let temperature = config.objective.temperature.fixed();
@@ -137,12 +144,14 @@ impl Sql {
     pub fn sample(&self, obs: &[f32], n: usize, rng: &mut Rng) -> candle_core::Result<Vec<f32>> {
         let obs = Tensor::from_slice(obs, (n, self.obs_dim), &Device::Cpu)?;
         let xi = nets::normal(rng, n, self.act_dim)?;
-        self.sampler_actions(&obs, &xi)?.flatten_all()?.to_vec1()
+        self.sampler_actions(&obs, &xi, Grad::None)?
+            .flatten_all()?
+            .to_vec1()
     }
 
     /// `tanh(f_φ([s, ξ]))`, `[rows, act_dim]`.
-    fn sampler_actions(&self, obs: &Tensor, xi: &Tensor) -> candle_core::Result<Tensor> {
-        self.sampler.forward(&Tensor::cat(&[obs, xi], 1)?)?.tanh()
+    fn sampler_actions(&self, obs: &Tensor, xi: &Tensor, grad: Grad) -> candle_core::Result<Tensor> {
+        self.sampler.forward(&Tensor::cat(&[obs, xi], 1)?, grad)
     }
 
     /// `Q_θ(s, a)` for `n` rows of observations and actions on [-1, 1].
@@ -155,7 +164,7 @@ impl Sql {
             ],
             1,
         )?;
-        self.qf.forward(&x)?.flatten_all()?.to_vec1()
+        self.qf.forward(&x, Grad::None)?.flatten_all()?.to_vec1()
     }
 
     fn named(&self, prefix: &str) -> Vec<NamedTensor> {

@@ -8,36 +8,40 @@ use candle_core::{DType, Device, Result, Tensor, Var};
 use candle_nn::{Linear, VarBuilder, VarMap};
 use rand::Rng as _;
 
+use super::ops::{self, Activation, Grad};
 use crate::rng::Rng;
 
-/// An MLP: `sizes = [in, hidden…, out]`, ReLU after every layer but the last.
+/// An MLP: `sizes = [in, hidden…, out]`, ReLU after every layer but the last, `output` after the
+/// last.
 #[derive(Debug, Clone)]
 pub struct Mlp {
     pub layers: Vec<Linear>,
+    pub output: Activation,
 }
 
 impl Mlp {
     /// Builds the layers' variables in `vars` under `{name}.{i}`.
-    pub fn new(vars: &VarMap, name: &str, sizes: &[usize]) -> Result<Mlp> {
+    pub fn new(vars: &VarMap, name: &str, sizes: &[usize], output: Activation) -> Result<Mlp> {
         let vb = VarBuilder::from_varmap(vars, DType::F32, &Device::Cpu);
         let layers = sizes
             .windows(2)
             .enumerate()
             .map(|(i, w)| candle_nn::linear(w[0], w[1], vb.pp(format!("{name}.{i}"))))
             .collect::<Result<_>>()?;
-        Ok(Mlp { layers })
+        Ok(Mlp { layers, output })
     }
 
-    /// The layers' `x·Wᵀ + b` with ReLU between, by [`super::ops`] (candle's `Linear` and
-    /// `relu` in values, with cheaper gradients).
-    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+    /// The network on the rows of `x`, each layer one fused op of [`ops::layer`] (candle's
+    /// `Linear` and activation in values); `grad` says which gradients the graph keeps.
+    pub fn forward(&self, x: &Tensor, grad: Grad) -> Result<Tensor> {
         let mut h = x.clone();
         for (i, layer) in self.layers.iter().enumerate() {
             let bias = layer.bias().expect("every layer has a bias");
-            h = super::ops::affine(&h, layer.weight(), bias)?;
-            if i + 1 < self.layers.len() {
-                h = super::ops::relu(&h)?;
-            }
+            let act = match i + 1 < self.layers.len() {
+                true => Activation::Relu,
+                false => self.output,
+            };
+            h = ops::layer(&h, layer.weight(), bias, act, grad)?;
         }
         Ok(h)
     }

@@ -1,116 +1,192 @@
-//! Two of candle's CPU overheads on the soft Q-learning networks' sizes, fixed through candle's own
-//! extension points (`../shared/notes/candle-cpu-costs.md`; `cargo bench --bench sql` measures
-//! them):
+//! A dense layer `y = act(x·Wᵀ + b)` as one fused candle op ([`CustomOp3`]) with its backward,
+//! for the soft Q-learning networks (`x` `[n, in]`, `W` `[out, in]` as PyTorch's `nn.Linear`,
+//! `b` `[out]`). candle's own `Linear` + activation costs, on these sizes, as much around the
+//! matrix products as in them (`../shared/notes/candle-cpu-costs.md`; `cargo bench --bench sql`):
+//! five graph nodes a layer (product, transpose, copy, broadcast add, activation), each backward
+//! node a zeros tensor and an add, a bias gradient by a reduction that costs a whole product, an
+//! activation gradient in four passes, and both gradients of every product even where only one is
+//! wanted. Here, a layer is one node:
 //!
-//! - A bias is added by a [`CustomOp2`] whose backward takes the bias gradient as the thin
-//!   product `1ᵀ·g` of a ones row and the output gradient, instead of candle's `sum_keepdim(0)`
-//!   reduction, which costs about as much as a whole layer's matmul. Its forward is the
-//!   broadcast add, value for value.
-//! - ReLU is a [`CustomOp1`] whose backward is one pass, `g·[x ≥ 0]` (candle's own builds a zeros
-//!   tensor, compares, converts the mask to f32 and multiplies: four passes and three
-//!   allocations). Its gradient at 0 is candle's, 1.
+//! - forward: one product into a fresh buffer (by [`crate::matrix`], on the calling thread, as
+//!   candle's CPU backend runs gemm), then the bias and the activation in one pass;
+//! - backward: `g′ = g·act′(y)` in one pass (ReLU: `[y > 0]`, so relu′(0) = 0 as in PyTorch and
+//!   TensorFlow; tanh: `1 − y²`), then `∂x = g′·W`, `∂W = g′ᵀ·x`, `∂b = 1ᵀ·g′`, each only for an
+//!   argument that carries a gradient (`track_op`). A network run on detached weights
+//!   ([`Frozen`]) thus propagates to its input alone, which is all `∇_a Q(s, a)` needs.
 
-use candle_core::{CpuStorage, CustomOp1, CustomOp2, DType, Layout, Result, Shape, Tensor};
+use candle_core::{CpuStorage, CustomOp3, Layout, Result, Shape, Storage, Tensor};
 
-/// `x·Wᵀ + b` for `x` `[n, in]`, `W` `[out, in]`, `b` `[out]`.
-pub fn affine(x: &Tensor, weight: &Tensor, bias: &Tensor) -> Result<Tensor> {
-    x.matmul(&weight.t()?)?
-        .contiguous()?
-        .apply_op2(&bias.contiguous()?, BiasAdd)
+use crate::matrix::{Mat, matmul};
+
+/// A layer's activation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Activation {
+    Relu,
+    Tanh,
+    Identity,
 }
 
-/// `max(x, 0)` with a one-pass backward.
-pub fn relu(x: &Tensor) -> Result<Tensor> {
-    x.contiguous()?.apply_op1(Relu)
+impl Activation {
+    fn apply(self, v: f32) -> f32 {
+        match self {
+            Activation::Relu => v.max(0.0),
+            Activation::Tanh => v.tanh(),
+            Activation::Identity => v,
+        }
+    }
+
+    /// `g·act′` at the output `y`.
+    fn backward(self, g: f32, y: f32) -> f32 {
+        match self {
+            Activation::Relu if y > 0.0 => g,
+            Activation::Relu => 0.0,
+            Activation::Tanh => g * (1.0 - y * y),
+            Activation::Identity => g,
+        }
+    }
 }
 
-/// The f32 values of a contiguous tensor (the ops below make their arguments contiguous first).
+/// How a layer takes part in autograd.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Grad {
+    /// Gradients reach every argument that carries one (the weights are variables).
+    Full,
+    /// The weights are held constant (detached): gradients reach the input alone.
+    Frozen,
+    /// No graph at all: a forward pass only.
+    None,
+}
+
+/// `act(x·Wᵀ + b)`.
+pub fn layer(
+    x: &Tensor,
+    weight: &Tensor,
+    bias: &Tensor,
+    act: Activation,
+    grad: Grad,
+) -> Result<Tensor> {
+    let x = x.contiguous()?;
+    match grad {
+        Grad::Full => x.apply_op3(&weight.contiguous()?, &bias.contiguous()?, Layer(act)),
+        Grad::Frozen => x.apply_op3(&weight.detach(), &bias.detach(), Layer(act)),
+        Grad::None => x.apply_op3_no_bwd(weight, bias, &Layer(act)),
+    }
+}
+
+/// The f32 values of a contiguous tensor's storage.
 fn values<'a>(storage: &'a CpuStorage, layout: &Layout) -> Result<&'a [f32]> {
     let data = storage.as_slice::<f32>()?;
     match layout.contiguous_offsets() {
         Some((start, end)) => Ok(&data[start..end]),
-        None => candle_core::bail!("maxent's ops read contiguous tensors"),
+        None => candle_core::bail!("maxent's layer reads contiguous tensors"),
     }
 }
 
-/// `y[i, j] = x[i, j] + b[j]`; backward `∂x = g`, `∂b = 1ᵀ·g`.
-struct BiasAdd;
+/// A tensor's CPU storage (held for reading) and layout.
+fn cpu(t: &Tensor) -> Result<(impl std::ops::Deref<Target = Storage> + '_, &Layout)> {
+    let (storage, layout) = t.storage_and_layout();
+    if !matches!(&*storage, Storage::Cpu(_)) {
+        candle_core::bail!("maxent's layer runs on the CPU");
+    }
+    Ok((storage, layout))
+}
 
-impl CustomOp2 for BiasAdd {
+fn slice<'a>(storage: &'a Storage, layout: &Layout) -> Result<&'a [f32]> {
+    match storage {
+        Storage::Cpu(s) => values(s, layout),
+        _ => candle_core::bail!("maxent's layer runs on the CPU"),
+    }
+}
+
+struct Layer(Activation);
+
+impl CustomOp3 for Layer {
     fn name(&self) -> &'static str {
-        "maxent-bias-add"
+        "maxent-layer"
     }
 
     fn cpu_fwd(
         &self,
         x: &CpuStorage,
         x_layout: &Layout,
+        w: &CpuStorage,
+        w_layout: &Layout,
         b: &CpuStorage,
         b_layout: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let (x, b) = (values(x, x_layout)?, values(b, b_layout)?);
-        let out: Vec<f32> = x
-            .chunks_exact(b.len())
-            .flat_map(|row| row.iter().zip(b).map(|(x, b)| x + b))
-            .collect();
-        Ok((CpuStorage::F32(out), x_layout.shape().clone()))
+        let (n, inputs) = x_layout.shape().dims2()?;
+        let (outputs, w_inputs) = w_layout.shape().dims2()?;
+        if w_inputs != inputs || b_layout.shape().dims1()? != outputs {
+            candle_core::bail!("layer shapes: x [{n}, {inputs}], W [{outputs}, {w_inputs}]");
+        }
+        let (x, w, b) = (
+            values(x, x_layout)?,
+            values(w, w_layout)?,
+            values(b, b_layout)?,
+        );
+        let mut y = vec![0.0f32; n * outputs];
+        matmul(
+            &mut y,
+            Mat::new(x, n, inputs),
+            Mat::new(w, outputs, inputs).t(),
+            false,
+        );
+        for row in y.chunks_exact_mut(outputs) {
+            for (v, b) in row.iter_mut().zip(b) {
+                *v = self.0.apply(*v + b);
+            }
+        }
+        Ok((CpuStorage::F32(y), Shape::from((n, outputs))))
     }
 
     fn bwd(
         &self,
-        _x: &Tensor,
-        _b: &Tensor,
-        _res: &Tensor,
-        grad_res: &Tensor,
-    ) -> Result<(Option<Tensor>, Option<Tensor>)> {
-        let n = grad_res.dims2()?.0;
-        let ones = Tensor::ones((1, n), DType::F32, grad_res.device())?;
-        let grad_b = ones.matmul(grad_res)?.squeeze(0)?;
-        Ok((Some(grad_res.clone()), Some(grad_b)))
-    }
-}
-
-struct Relu;
-
-impl CustomOp1 for Relu {
-    fn name(&self) -> &'static str {
-        "maxent-relu"
-    }
-
-    fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
-        let x = values(storage, layout)?;
-        let out: Vec<f32> = x.iter().map(|&v| v.max(0.0)).collect();
-        Ok((CpuStorage::F32(out), layout.shape().clone()))
-    }
-
-    fn bwd(&self, arg: &Tensor, _res: &Tensor, grad_res: &Tensor) -> Result<Option<Tensor>> {
-        let (g, x) = (grad_res.contiguous()?, arg.contiguous()?);
-        Ok(Some(g.apply_op2_no_bwd(&x, &ReluGrad)?))
-    }
-}
-
-/// `g·[x ≥ 0]` for the gradient `g` and the ReLU's argument `x`, in one pass.
-struct ReluGrad;
-
-impl CustomOp2 for ReluGrad {
-    fn name(&self) -> &'static str {
-        "maxent-relu-grad"
-    }
-
-    fn cpu_fwd(
-        &self,
-        grad: &CpuStorage,
-        grad_layout: &Layout,
-        arg: &CpuStorage,
-        arg_layout: &Layout,
-    ) -> Result<(CpuStorage, Shape)> {
-        let (g, x) = (values(grad, grad_layout)?, values(arg, arg_layout)?);
-        let out: Vec<f32> = g
+        x: &Tensor,
+        w: &Tensor,
+        b: &Tensor,
+        y: &Tensor,
+        grad: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        let (n, inputs) = x.dims2()?;
+        let outputs = w.dims2()?.0;
+        let grad = grad.contiguous()?;
+        let (g, gl) = cpu(&grad)?;
+        let (ys, yl) = cpu(y)?;
+        let g: Vec<f32> = slice(&g, gl)?
             .iter()
-            .zip(x)
-            .map(|(&g, &x)| if x >= 0.0 { g } else { 0.0 })
+            .zip(slice(&ys, yl)?)
+            .map(|(&g, &y)| self.0.backward(g, y))
             .collect();
-        Ok((CpuStorage::F32(out), grad_layout.shape().clone()))
+        let g_mat = Mat::new(&g, n, outputs);
+        let dev = x.device();
+        let dx = if x.track_op() {
+            let (ws, wl) = cpu(w)?;
+            let mut dx = vec![0.0f32; n * inputs];
+            matmul(&mut dx, g_mat, Mat::new(slice(&ws, wl)?, outputs, inputs), false);
+            Some(Tensor::from_vec(dx, (n, inputs), dev)?)
+        } else {
+            None
+        };
+        let dw = if w.track_op() {
+            let (xs, xl) = cpu(x)?;
+            let mut dw = vec![0.0f32; outputs * inputs];
+            matmul(&mut dw, g_mat.t(), Mat::new(slice(&xs, xl)?, n, inputs), false);
+            Some(Tensor::from_vec(dw, (outputs, inputs), dev)?)
+        } else {
+            None
+        };
+        let db = if b.track_op() {
+            let mut db = vec![0.0f32; outputs];
+            for row in g.chunks_exact(outputs) {
+                for (s, g) in db.iter_mut().zip(row) {
+                    *s += g;
+                }
+            }
+            Some(Tensor::from_vec(db, outputs, dev)?)
+        } else {
+            None
+        };
+        Ok((dx, dw, db))
     }
 }
 
@@ -120,73 +196,95 @@ mod tests {
 
     use super::*;
 
-    /// The forward values equal candle's `Linear` + `relu` bit for bit; the gradients of a loss
-    /// through both agree to f32 rounding (the bias gradient sums in another order), including
-    /// at an argument of exactly 0 and through a transposed (strided) input.
+    /// Forward values equal candle's `Linear` + activation bit for bit; the gradients of a loss
+    /// through both agree to f32 rounding, for each activation, with and without the weights'
+    /// gradients, the input a leaf stored transposed (a strided view the layer copies).
     #[test]
-    fn affine_and_relu_match_candles_own_ops_and_gradients() {
+    fn layer_matches_candles_own_ops_and_gradients() {
         let dev = &Device::Cpu;
         let mut rng = crate::rng::seeded(3);
-        let x = crate::sql::nets::normal(&mut rng, 5, 7).unwrap();
         let w = Var::from_tensor(&crate::sql::nets::normal(&mut rng, 4, 7).unwrap()).unwrap();
-        let b = Var::from_tensor(&Tensor::new(&[0.5f32, -0.25, 0.0, 2.0], dev).unwrap()).unwrap();
-        // A row of zeros in x makes the first output row equal to b: one ReLU argument is 0.
-        let x = Tensor::cat(&[&Tensor::zeros((1, 7), DType::F32, dev).unwrap(), &x], 0).unwrap();
+        let b = Var::from_tensor(&Tensor::new(&[0.5f32, -0.25, 0.1, 2.0], dev).unwrap()).unwrap();
+        // x a leaf too, stored transposed: the layer reads it through a copy.
+        let x_t = Var::from_tensor(&crate::sql::nets::normal(&mut rng, 7, 5).unwrap()).unwrap();
         let weights = Tensor::new(&[1.0f32, -2.0, 3.0, 0.5], dev).unwrap();
-        let loss = |ours: bool| {
-            let h = match ours {
-                true => relu(&affine(&x, w.as_tensor(), b.as_tensor()).unwrap()).unwrap(),
-                false => candle_nn::Module::forward(
-                    &candle_nn::Linear::new(w.as_tensor().clone(), Some(b.as_tensor().clone())),
-                    &x,
-                )
-                .unwrap()
-                .relu()
-                .unwrap(),
-            };
-            let l = h.broadcast_mul(&weights).unwrap().sum_all().unwrap();
-            let g = l.backward().unwrap();
-            let read = |t: &Tensor| {
-                g.get(t)
-                    .unwrap()
-                    .flatten_all()
-                    .unwrap()
-                    .to_vec1::<f32>()
-                    .unwrap()
-            };
-            (
-                h.flatten_all().unwrap().to_vec1::<f32>().unwrap(),
-                read(w.as_tensor()),
-                read(b.as_tensor()),
-            )
-        };
-        let (ours, theirs) = (loss(true), loss(false));
-        assert_eq!(ours.0, theirs.0, "forward values");
-        assert_eq!(ours.0[2], 0.0, "the zero row's third output is relu(0)");
-        for (a, b) in ours
-            .1
-            .iter()
-            .chain(&ours.2)
-            .zip(theirs.1.iter().chain(&theirs.2))
-        {
-            assert!((a - b).abs() <= 1e-5 * (1.0 + b.abs()), "{a} vs {b}");
+        for act in [Activation::Relu, Activation::Tanh, Activation::Identity] {
+            for grad in [Grad::Full, Grad::Frozen] {
+                let loss = |ours: bool| {
+                    let x = x_t.as_tensor().t().unwrap();
+                    let h = if ours {
+                        layer(&x, w.as_tensor(), b.as_tensor(), act, grad).unwrap()
+                    } else {
+                        let (w, b) = match grad {
+                            Grad::Full => (w.as_tensor().clone(), b.as_tensor().clone()),
+                            _ => (w.as_tensor().detach(), b.as_tensor().detach()),
+                        };
+                        // gemm rounds a strided product otherwise: give it the same rows.
+                        let x = x.contiguous().unwrap();
+                        let pre = candle_nn::Module::forward(&candle_nn::Linear::new(w, Some(b)), &x)
+                            .unwrap();
+                        match act {
+                            Activation::Relu => pre.relu().unwrap(),
+                            Activation::Tanh => pre.tanh().unwrap(),
+                            Activation::Identity => pre,
+                        }
+                    };
+                    let l = h.broadcast_mul(&weights).unwrap().sum_all().unwrap();
+                    let g = l.backward().unwrap();
+                    let read = |t: &Tensor| {
+                        g.get(t)
+                            .map(|g| g.flatten_all().unwrap().to_vec1::<f32>().unwrap())
+                    };
+                    (
+                        h.flatten_all().unwrap().to_vec1::<f32>().unwrap(),
+                        [read(x_t.as_tensor()), read(w.as_tensor()), read(b.as_tensor())],
+                    )
+                };
+                let (ours, theirs) = (loss(true), loss(false));
+                assert_eq!(ours.0, theirs.0, "{act:?} forward values");
+                for (i, (a, b)) in ours.1.iter().zip(&theirs.1).enumerate() {
+                    if grad == Grad::Frozen && i > 0 {
+                        assert!(a.is_none(), "{act:?}: no gradient for frozen argument {i}");
+                        continue;
+                    }
+                    let (a, b) = (a.as_ref().unwrap(), b.as_ref().unwrap());
+                    for (a, b) in a.iter().zip(b) {
+                        assert!((a - b).abs() <= 1e-5 * (1.0 + b.abs()), "{act:?} {i}: {a} vs {b}");
+                    }
+                }
+            }
         }
-        // relu'(0) = 1, as candle's: the third bias's gradient is 3 for every row whose
-        // pre-activation is ≥ 0, the zero row's exact 0 among them.
-        let pre = affine(&x, w.as_tensor(), b.as_tensor())
-            .unwrap()
-            .to_vec2::<f32>()
-            .unwrap();
-        assert_eq!(pre[0][2], 0.0);
-        let rows = pre.iter().filter(|r| r[2] >= 0.0).count() as f32;
-        assert_eq!(ours.2[2], 3.0 * rows);
+    }
 
-        // A strided argument (a transpose) is made contiguous first.
-        let t = Tensor::new(&[[-1.0f32, 2.0], [3.0, -4.0]], dev)
-            .unwrap()
-            .t()
+    /// relu′(0) = 0 (PyTorch's and TensorFlow's convention): an output exactly 0 passes no
+    /// gradient; a forward without a graph gives the same values and no gradients at all.
+    #[test]
+    fn relu_at_zero_passes_no_gradient_and_no_grad_builds_no_graph() {
+        let dev = &Device::Cpu;
+        let x = Var::from_tensor(&Tensor::new(&[[1.0f32, -1.0], [0.0, 0.0]], dev).unwrap())
             .unwrap();
-        let r = relu(&t).unwrap().to_vec2::<f32>().unwrap();
-        assert_eq!(r, vec![vec![0.0, 3.0], vec![2.0, 0.0]]);
+        let w = Var::from_tensor(&Tensor::new(&[[1.0f32, 1.0], [2.0, -1.0]], dev).unwrap())
+            .unwrap();
+        let b = Var::from_tensor(&Tensor::new(&[0.0f32, 0.5], dev).unwrap()).unwrap();
+        let y = layer(x.as_tensor(), w.as_tensor(), b.as_tensor(), Activation::Relu, Grad::Full)
+            .unwrap();
+        // Pre-activations: row 0 (0, 3.5), row 1 (0, 0.5).
+        assert_eq!(y.to_vec2::<f32>().unwrap(), vec![vec![0.0, 3.5], vec![0.0, 0.5]]);
+        let g = y.sum_all().unwrap().backward().unwrap();
+        // Only the second unit passes: ∂b = (0, 2), ∂W row 1 = Σ_rows x = (1, −1), row 0 zero.
+        assert_eq!(g.get(b.as_tensor()).unwrap().to_vec1::<f32>().unwrap(), vec![0.0, 2.0]);
+        assert_eq!(
+            g.get(w.as_tensor()).unwrap().to_vec2::<f32>().unwrap(),
+            vec![vec![0.0, 0.0], vec![1.0, -1.0]]
+        );
+        // ∂x = g′·W: each row (0, 1)·W = (2, −1).
+        assert_eq!(
+            g.get(x.as_tensor()).unwrap().to_vec2::<f32>().unwrap(),
+            vec![vec![2.0, -1.0], vec![2.0, -1.0]]
+        );
+        let plain = layer(x.as_tensor(), w.as_tensor(), b.as_tensor(), Activation::Relu, Grad::None)
+            .unwrap();
+        assert_eq!(plain.to_vec2::<f32>().unwrap(), y.to_vec2::<f32>().unwrap());
+        assert!(!plain.track_op(), "a forward pass without a graph");
     }
 }

@@ -5,6 +5,7 @@
 
 use candle_core::{D, Device, Tensor, Var};
 
+use super::ops::Grad;
 use super::{Sql, nets, svgd};
 use crate::rng::Rng;
 use crate::training::{Batch, Losses};
@@ -62,7 +63,7 @@ impl Sql {
         let m = self.keys.value_particles;
         let uniform = nets::uniform(rng, n * m, self.act_dim)?;
         let x = Tensor::cat(&[&repeat_rows(next_obs, m)?, &uniform], 1)?;
-        let q = self.qf_target.forward(&x)?.reshape((n, m))?;
+        let q = self.qf_target.forward(&x, Grad::None)?.reshape((n, m))?;
         let alpha = self.alpha;
         (q / alpha)?
             .log_sum_exp(D::Minus1)?
@@ -86,7 +87,7 @@ impl Sql {
         let y = (reward + (continues * v_next)?.affine(self.gamma, 0.0)?)?.detach();
         let q = self
             .qf
-            .forward(&Tensor::cat(&[obs, action], 1)?)?
+            .forward(&Tensor::cat(&[obs, action], 1)?, Grad::Full)?
             .squeeze(1)?;
         let loss = ((q - y)?.sqr()?.mean_all()? * 0.5)?;
         candle_nn::Optimizer::backward_step(&mut self.qf_opt, &loss)?;
@@ -94,50 +95,81 @@ impl Sql {
     }
 
     /// The SVGD step of the sampler (the reference's `_create_svgd_update`): per state, K =
-    /// `kernel_particles` samples `a = tanh(f_φ(s, ξ))`, split into fixed particles (no gradient)
-    /// and updated ones; the target log-density at the fixed ones is
+    /// `kernel_particles` samples `a = tanh(f_φ(s, ξ))`, split into fixed particles (no gradient:
+    /// a forward pass alone) and updated ones; the target log-density at the fixed ones is
     /// `log p(a) = Q_θ(s, a)/α + Σ_i log(1 − a_i² + ε)` (Q and the reference's squash correction),
-    /// its gradient by autograd; [`svgd::direction`] gives φ for the updated particles, and
-    /// `∂φ/∂φ-params` is propagated through f_φ by minimizing `−Σ a_updated·φ` (φ a constant: the
-    /// reference's surrogate loss). Returns that surrogate per particle.
+    /// so `∇_a log p = ∇_a Q_θ/α − 2a/(1 − a² + ε)`, the first by autograd through Q_θ with its
+    /// weights held constant (the gradient reaches the actions alone); [`svgd::direction`] gives φ
+    /// for the updated particles, and `∂φ/∂φ-params` is propagated through f_φ by minimizing
+    /// `−Σ a_updated·φ` (φ a constant: the reference's surrogate loss). Returns that surrogate per
+    /// particle.
     pub fn svgd_step(&mut self, obs: &Tensor, rng: &mut Rng) -> candle_core::Result<f64> {
+        let (fixed, updated) = self.svgd_particles(obs, rng)?;
+        let grad_log_p = self.grad_log_p(obs, &fixed)?;
+        let (n, ad) = (obs.dims2()?.0, self.act_dim);
+        let phi = svgd::direction(
+            &fixed.flatten_all()?.to_vec1::<f32>()?,
+            &grad_log_p,
+            &updated.flatten_all()?.to_vec1::<f32>()?,
+            n,
+            ad,
+        );
+        self.surrogate_step(&updated, phi)
+    }
+
+    /// The fixed particles (a forward pass alone) and the updated ones (with the sampler's graph),
+    /// `[n·Kx, d]` and `[n·Ky, d]` state by state; each state's K noise draws, the first `Kx` for
+    /// the fixed particles.
+    pub fn svgd_particles(
+        &self,
+        obs: &Tensor,
+        rng: &mut Rng,
+    ) -> candle_core::Result<(Tensor, Tensor)> {
         let (n, ad) = (obs.dims2()?.0, self.act_dim);
         let k = self.keys.kernel_particles;
         let (updated_count, fixed_count) = self.keys.updated_and_fixed();
-        let obs_k = repeat_rows(obs, k)?;
-        let xi = nets::normal(rng, n * k, ad)?;
-        let actions = self.sampler_actions(&obs_k, &xi)?.reshape((n, k, ad))?;
-        let fixed = actions.narrow(1, 0, fixed_count)?;
-        let updated = actions.narrow(1, fixed_count, updated_count)?;
+        let xi = nets::normal(rng, n * k, ad)?.reshape((n, k, ad))?;
+        let particles = |first: usize, count: usize, grad: Grad| {
+            let xi = xi.narrow(1, first, count)?.reshape((n * count, ad))?;
+            self.sampler_actions(&repeat_rows(obs, count)?, &xi, grad)
+        };
+        Ok((
+            particles(0, fixed_count, Grad::None)?,
+            particles(fixed_count, updated_count, Grad::Full)?,
+        ))
+    }
 
-        // ∇_a log p at the fixed particles, by autograd through Q_θ.
-        let fixed_leaf = Var::from_tensor(&fixed.detach().reshape((n * fixed_count, ad))?)?;
-        let x = Tensor::cat(
-            &[&repeat_rows(obs, fixed_count)?, fixed_leaf.as_tensor()],
-            1,
-        )?;
-        let q = self.qf.forward(&x)?.squeeze(1)?;
-        let squash = (fixed_leaf
-            .as_tensor()
-            .sqr()?
-            .affine(-1.0, 1.0 + SQUASH_EPS)?)
-        .log()?
-        .sum(1)?;
-        let log_p = ((q / self.alpha)? + squash)?;
-        let grads = log_p.sum_all()?.backward()?;
-        let grad_log_p = grads
-            .get(fixed_leaf.as_tensor())
-            .expect("log p depends on the fixed particles")
+    /// `∇_a log p = ∇_a Q_θ(s, a)/α − 2a/(1 − a² + ε)` at the fixed particles `[n·Kx, d]`, the
+    /// first by autograd through Q_θ with its weights held constant (the gradient reaches the
+    /// actions alone).
+    pub fn grad_log_p(&self, obs: &Tensor, fixed: &Tensor) -> candle_core::Result<Vec<f32>> {
+        let fixed_count = fixed.dims2()?.0 / obs.dims2()?.0;
+        let leaf = Var::from_tensor(fixed)?;
+        let x = Tensor::cat(&[&repeat_rows(obs, fixed_count)?, leaf.as_tensor()], 1)?;
+        let grads = self.qf.forward(&x, Grad::Frozen)?.sum_all()?.backward()?;
+        let grad_q = grads
+            .get(leaf.as_tensor())
+            .expect("Q depends on the fixed particles")
             .flatten_all()?
             .to_vec1::<f32>()?;
+        let (alpha, eps) = (self.alpha as f32, SQUASH_EPS as f32);
+        let a = fixed.flatten_all()?.to_vec1::<f32>()?;
+        Ok(grad_q
+            .iter()
+            .zip(&a)
+            .map(|(&g, &a)| g / alpha - 2.0 * a / (1.0 - a * a + eps))
+            .collect())
+    }
 
-        let fixed_rows = fixed.detach().flatten_all()?.to_vec1::<f32>()?;
-        let updated_rows = updated.detach().flatten_all()?.to_vec1::<f32>()?;
-        let phi = svgd::direction(&fixed_rows, &grad_log_p, &updated_rows, n, ad);
-        let phi = Tensor::from_vec(phi, (n, updated_count, ad), &Device::Cpu)?;
+    /// The sampler's step on the surrogate `−Σ a_updated·φ` for the updated particles (with their
+    /// graph) and their directions `phi` (`[n·Ky, d]` row-major); returns the surrogate per
+    /// particle.
+    pub fn surrogate_step(&mut self, updated: &Tensor, phi: Vec<f32>) -> candle_core::Result<f64> {
+        let shape = updated.shape().clone();
+        let phi = Tensor::from_vec(phi, shape.clone(), &Device::Cpu)?;
         let surrogate = (updated * phi)?.sum_all()?.neg()?;
         candle_nn::Optimizer::backward_step(&mut self.sampler_opt, &surrogate)?;
-        Ok(f64::from(surrogate.to_scalar::<f32>()?) / (n * updated_count) as f64)
+        Ok(f64::from(surrogate.to_scalar::<f32>()?) / shape.dims()[0] as f64)
     }
 }
 
@@ -179,7 +211,59 @@ mod tests {
         }
     }
 
-    /// A target network set to `Q̄ = w·a` (the hidden layer passes `±a_i` and the ReLUs recover a):
+    /// Sets the 2-D-action network `{prefix}` (one hidden layer of 4) to `Q = w·a`: layer 0 gives
+    /// hidden = [a0, −a0, a1, −a1] (observation weights 0), so relu recovers a through
+    /// relu(a) − relu(−a); layer 1's weights (w0, −w0, w1, −w1) give w·a.
+    fn set_linear_q(sql: &Sql, prefix: &str, [w0, w1]: [f32; 2]) {
+        let set = |name: &str, values: Vec<f32>| {
+            let name = format!("{prefix}.{name}");
+            let var = &nets::sorted(&sql.vars)
+                .into_iter()
+                .find(|(n, _)| n == &name)
+                .unwrap()
+                .1;
+            var.set(&Tensor::from_vec(values, var.shape(), &Device::Cpu).unwrap())
+                .unwrap();
+        };
+        // Input [obs (2), action (2)] → 4 hidden.
+        set(
+            "0.weight",
+            vec![
+                0., 0., 1., 0., //
+                0., 0., -1., 0., //
+                0., 0., 0., 1., //
+                0., 0., 0., -1.,
+            ],
+        );
+        set("0.bias", vec![0.0; 4]);
+        set("1.weight", vec![w0, -w0, w1, -w1]);
+        set("1.bias", vec![0.0]);
+    }
+
+    /// With `Q_θ = w·a`, `∇_a log p = w/α − 2a/(1 − a² + ε)` at every particle, by hand: the
+    /// gradient reaches the actions through Q with its weights held constant, and Q's own
+    /// variables get none.
+    #[test]
+    fn grad_log_p_of_a_linear_q_is_w_over_alpha_minus_the_squash_term() {
+        let alpha = 0.5;
+        let cfg = config(&format!(
+            "env = \"multigoal\"\n[objective]\nalpha = {alpha}\n[agent]\nalgorithm = \"sql\"\nhidden = [4]"
+        ));
+        let sql = Sql::new(&cfg, &mut crate::rng::seeded(2)).unwrap();
+        let w = [1.3f32, -0.6];
+        set_linear_q(&sql, "qf", w);
+        let obs = Tensor::new(&[[0.3f32, -1.0], [4.0, 2.0]], &Device::Cpu).unwrap();
+        let a = [0.5f32, -0.25, -0.9, 0.1, 0.2, 0.7, -0.4, -0.95];
+        let fixed = Tensor::from_slice(&a, (4, 2), &Device::Cpu).unwrap();
+        let got = sql.grad_log_p(&obs, &fixed).unwrap();
+        for (i, (&g, &a)) in got.iter().zip(&a).enumerate() {
+            let (a, w) = (f64::from(a), f64::from(w[i % 2]));
+            let expect = w / alpha - 2.0 * a / (1.0 - a * a + SQUASH_EPS);
+            assert!((f64::from(g) - expect).abs() < 1e-5 * expect.abs().max(1.0), "{i}: {g} vs {expect}");
+        }
+    }
+
+    /// A target network set to `Q̄ = w·a` ([`set_linear_q`]):
     /// with 20 000 particles the importance-sampling value matches the closed form
     /// `α·log ∫_{[-1,1]²} exp(w·a/α) da = α·Σ_i log(2α·sinh(w_i/α)/w_i)` within its Monte Carlo
     /// error.
@@ -191,31 +275,8 @@ mod tests {
         ));
         let mut rng = crate::rng::seeded(1);
         let sql = Sql::new(&cfg, &mut rng).unwrap();
-        // Layer 0: hidden = [a0, −a0, a1, −a1]·1 (obs weights 0), so relu(h) recovers a through
-        // relu(a) − relu(−a); layer 1 weights (w0, −w0, w1, −w1) give Q = w·a.
         let (w0, w1) = (1.3f32, -0.6f32);
-        let set = |name: &str, values: Vec<f32>| {
-            let var = &nets::sorted(&sql.vars)
-                .into_iter()
-                .find(|(n, _)| n == name)
-                .unwrap()
-                .1;
-            var.set(&Tensor::from_vec(values, var.shape(), &Device::Cpu).unwrap())
-                .unwrap();
-        };
-        // Input [obs (2), action (2)] → 4 hidden.
-        set(
-            "qf_target.0.weight",
-            vec![
-                0., 0., 1., 0., //
-                0., 0., -1., 0., //
-                0., 0., 0., 1., //
-                0., 0., 0., -1.,
-            ],
-        );
-        set("qf_target.0.bias", vec![0.0; 4]);
-        set("qf_target.1.weight", vec![w0, -w0, w1, -w1]);
-        set("qf_target.1.bias", vec![0.0]);
+        set_linear_q(&sql, "qf_target", [w0, w1]);
         let next = Tensor::new(&[[0.0f32, 0.0]], &Device::Cpu).unwrap();
         let v = f64::from(
             sql.soft_value_by_sampling(&next, &mut rng)
