@@ -39,6 +39,13 @@ impl<'a> Mat<'a> {
 
 /// `dst (m×n, row-major) = [dst +] lhs (m×k) · rhs (k×n)`, on the calling thread.
 pub fn matmul(dst: &mut [f32], lhs: Mat, rhs: Mat, accumulate: bool) {
+    matmul_on(dst, lhs, rhs, accumulate, 1);
+}
+
+/// [`matmul`] split over up to `threads` threads of the current rayon pool where gemm finds the
+/// product large enough. gemm splits the output's rows and columns, never the inner sum, so every
+/// element is the same sum in the same order: the same bits on one thread or several.
+pub fn matmul_on(dst: &mut [f32], lhs: Mat, rhs: Mat, accumulate: bool, threads: usize) {
     let (m, k, n) = (lhs.rows, lhs.cols, rhs.cols);
     assert_eq!(rhs.rows, k, "inner dimensions");
     assert!(dst.len() >= m * n);
@@ -68,7 +75,10 @@ pub fn matmul(dst: &mut [f32], lhs: Mat, rhs: Mat, accumulate: bool) {
             false,
             false,
             false,
-            gemm::Parallelism::None,
+            match threads {
+                0 | 1 => gemm::Parallelism::None,
+                t => gemm::Parallelism::Rayon(t),
+            },
         );
     }
 }

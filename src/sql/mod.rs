@@ -78,12 +78,7 @@ impl Sql {
         };
         let vars = VarMap::new();
         let qf = Mlp::new(&vars, "qf", &sizes(od + ad, 1), Activation::Identity)?;
-        let qf_target = Mlp::new(
-            &vars,
-            "qf_target",
-            &sizes(od + ad, 1),
-            Activation::Identity,
-        )?;
+        let qf_target = Mlp::new(&vars, "qf_target", &sizes(od + ad, 1), Activation::Identity)?;
         let sampler = Mlp::new(&vars, "sampler", &sizes(od + ad, ad), Activation::Tanh)?;
         nets::init_uniform(&vars, rng)?;
         nets::copy_prefix(&vars, "qf.", "qf_target.")?;
@@ -150,7 +145,12 @@ impl Sql {
     }
 
     /// `tanh(f_φ([s, ξ]))`, `[rows, act_dim]`.
-    fn sampler_actions(&self, obs: &Tensor, xi: &Tensor, grad: Grad) -> candle_core::Result<Tensor> {
+    fn sampler_actions(
+        &self,
+        obs: &Tensor,
+        xi: &Tensor,
+        grad: Grad,
+    ) -> candle_core::Result<Tensor> {
         self.sampler.forward(&Tensor::cat(&[obs, xi], 1)?, grad)
     }
 

@@ -7,8 +7,9 @@
 //! activation gradient in four passes, and both gradients of every product even where only one is
 //! wanted. Here, a layer is one node:
 //!
-//! - forward: one product into a fresh buffer (by [`crate::matrix`], on the calling thread, as
-//!   candle's CPU backend runs gemm), then the bias and the activation in one pass;
+//! - forward: one product into a fresh buffer (by [`crate::matrix`], split over the threads of
+//!   the rayon pool it runs in, the same bits on one or two), then the bias and the activation
+//!   in one pass;
 //! - backward: `g′ = g·act′(y)` in one pass (ReLU: `[y > 0]`, so relu′(0) = 0 as in PyTorch and
 //!   TensorFlow; tanh: `1 − y²`), then `∂x = g′·W`, `∂W = g′ᵀ·x`, `∂b = 1ᵀ·g′`, each only for an
 //!   argument that carries a gradient (`track_op`). A network run on detached weights
@@ -16,7 +17,7 @@
 
 use candle_core::{CpuStorage, CustomOp3, Layout, Result, Shape, Storage, Tensor};
 
-use crate::matrix::{Mat, matmul};
+use crate::matrix::{Mat, matmul_on};
 
 /// A layer's activation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,21 +28,32 @@ pub enum Activation {
 }
 
 impl Activation {
-    fn apply(self, v: f32) -> f32 {
+    /// `y = act(v + b)` over each row of `y` (holding `v`), the match outside the loop so each
+    /// arm is one vectorized pass.
+    fn forward(self, y: &mut [f32], b: &[f32]) {
+        fn rows(y: &mut [f32], b: &[f32], f: impl Fn(f32) -> f32) {
+            for row in y.chunks_exact_mut(b.len()) {
+                for (v, b) in row.iter_mut().zip(b) {
+                    *v = f(*v + b);
+                }
+            }
+        }
         match self {
-            Activation::Relu => v.max(0.0),
-            Activation::Tanh => v.tanh(),
-            Activation::Identity => v,
+            Activation::Relu => rows(y, b, |v| v.max(0.0)),
+            Activation::Tanh => rows(y, b, f32::tanh),
+            Activation::Identity => rows(y, b, |v| v),
         }
     }
 
-    /// `g·act′` at the output `y`.
-    fn backward(self, g: f32, y: f32) -> f32 {
+    /// `g·act′` at the outputs `y`.
+    fn backward(self, g: &[f32], y: &[f32]) -> Vec<f32> {
+        fn each(g: &[f32], y: &[f32], f: impl Fn(f32, f32) -> f32) -> Vec<f32> {
+            g.iter().zip(y).map(|(&g, &y)| f(g, y)).collect()
+        }
         match self {
-            Activation::Relu if y > 0.0 => g,
-            Activation::Relu => 0.0,
-            Activation::Tanh => g * (1.0 - y * y),
-            Activation::Identity => g,
+            Activation::Relu => each(g, y, |g, y| if y > 0.0 { g } else { 0.0 }),
+            Activation::Tanh => each(g, y, |g, y| g * (1.0 - y * y)),
+            Activation::Identity => g.to_vec(),
         }
     }
 }
@@ -125,17 +137,14 @@ impl CustomOp3 for Layer {
             values(b, b_layout)?,
         );
         let mut y = vec![0.0f32; n * outputs];
-        matmul(
+        matmul_on(
             &mut y,
             Mat::new(x, n, inputs),
             Mat::new(w, outputs, inputs).t(),
             false,
+            rayon::current_num_threads(),
         );
-        for row in y.chunks_exact_mut(outputs) {
-            for (v, b) in row.iter_mut().zip(b) {
-                *v = self.0.apply(*v + b);
-            }
-        }
+        self.0.forward(&mut y, b);
         Ok((CpuStorage::F32(y), Shape::from((n, outputs))))
     }
 
@@ -152,17 +161,14 @@ impl CustomOp3 for Layer {
         let grad = grad.contiguous()?;
         let (g, gl) = cpu(&grad)?;
         let (ys, yl) = cpu(y)?;
-        let g: Vec<f32> = slice(&g, gl)?
-            .iter()
-            .zip(slice(&ys, yl)?)
-            .map(|(&g, &y)| self.0.backward(g, y))
-            .collect();
+        let g = self.0.backward(slice(&g, gl)?, slice(&ys, yl)?);
         let g_mat = Mat::new(&g, n, outputs);
         let dev = x.device();
         let dx = if x.track_op() {
             let (ws, wl) = cpu(w)?;
             let mut dx = vec![0.0f32; n * inputs];
-            matmul(&mut dx, g_mat, Mat::new(slice(&ws, wl)?, outputs, inputs), false);
+            let w = Mat::new(slice(&ws, wl)?, outputs, inputs);
+            matmul_on(&mut dx, g_mat, w, false, rayon::current_num_threads());
             Some(Tensor::from_vec(dx, (n, inputs), dev)?)
         } else {
             None
@@ -170,7 +176,8 @@ impl CustomOp3 for Layer {
         let dw = if w.track_op() {
             let (xs, xl) = cpu(x)?;
             let mut dw = vec![0.0f32; outputs * inputs];
-            matmul(&mut dw, g_mat.t(), Mat::new(slice(&xs, xl)?, n, inputs), false);
+            let x = Mat::new(slice(&xs, xl)?, n, inputs);
+            matmul_on(&mut dw, g_mat.t(), x, false, rayon::current_num_threads());
             Some(Tensor::from_vec(dw, (outputs, inputs), dev)?)
         } else {
             None
@@ -221,8 +228,9 @@ mod tests {
                         };
                         // gemm rounds a strided product otherwise: give it the same rows.
                         let x = x.contiguous().unwrap();
-                        let pre = candle_nn::Module::forward(&candle_nn::Linear::new(w, Some(b)), &x)
-                            .unwrap();
+                        let pre =
+                            candle_nn::Module::forward(&candle_nn::Linear::new(w, Some(b)), &x)
+                                .unwrap();
                         match act {
                             Activation::Relu => pre.relu().unwrap(),
                             Activation::Tanh => pre.tanh().unwrap(),
@@ -237,7 +245,11 @@ mod tests {
                     };
                     (
                         h.flatten_all().unwrap().to_vec1::<f32>().unwrap(),
-                        [read(x_t.as_tensor()), read(w.as_tensor()), read(b.as_tensor())],
+                        [
+                            read(x_t.as_tensor()),
+                            read(w.as_tensor()),
+                            read(b.as_tensor()),
+                        ],
                     )
                 };
                 let (ours, theirs) = (loss(true), loss(false));
@@ -249,7 +261,10 @@ mod tests {
                     }
                     let (a, b) = (a.as_ref().unwrap(), b.as_ref().unwrap());
                     for (a, b) in a.iter().zip(b) {
-                        assert!((a - b).abs() <= 1e-5 * (1.0 + b.abs()), "{act:?} {i}: {a} vs {b}");
+                        assert!(
+                            (a - b).abs() <= 1e-5 * (1.0 + b.abs()),
+                            "{act:?} {i}: {a} vs {b}"
+                        );
                     }
                 }
             }
@@ -261,18 +276,30 @@ mod tests {
     #[test]
     fn relu_at_zero_passes_no_gradient_and_no_grad_builds_no_graph() {
         let dev = &Device::Cpu;
-        let x = Var::from_tensor(&Tensor::new(&[[1.0f32, -1.0], [0.0, 0.0]], dev).unwrap())
-            .unwrap();
-        let w = Var::from_tensor(&Tensor::new(&[[1.0f32, 1.0], [2.0, -1.0]], dev).unwrap())
-            .unwrap();
+        let x =
+            Var::from_tensor(&Tensor::new(&[[1.0f32, -1.0], [0.0, 0.0]], dev).unwrap()).unwrap();
+        let w =
+            Var::from_tensor(&Tensor::new(&[[1.0f32, 1.0], [2.0, -1.0]], dev).unwrap()).unwrap();
         let b = Var::from_tensor(&Tensor::new(&[0.0f32, 0.5], dev).unwrap()).unwrap();
-        let y = layer(x.as_tensor(), w.as_tensor(), b.as_tensor(), Activation::Relu, Grad::Full)
-            .unwrap();
+        let y = layer(
+            x.as_tensor(),
+            w.as_tensor(),
+            b.as_tensor(),
+            Activation::Relu,
+            Grad::Full,
+        )
+        .unwrap();
         // Pre-activations: row 0 (0, 3.5), row 1 (0, 0.5).
-        assert_eq!(y.to_vec2::<f32>().unwrap(), vec![vec![0.0, 3.5], vec![0.0, 0.5]]);
+        assert_eq!(
+            y.to_vec2::<f32>().unwrap(),
+            vec![vec![0.0, 3.5], vec![0.0, 0.5]]
+        );
         let g = y.sum_all().unwrap().backward().unwrap();
         // Only the second unit passes: ∂b = (0, 2), ∂W row 1 = Σ_rows x = (1, −1), row 0 zero.
-        assert_eq!(g.get(b.as_tensor()).unwrap().to_vec1::<f32>().unwrap(), vec![0.0, 2.0]);
+        assert_eq!(
+            g.get(b.as_tensor()).unwrap().to_vec1::<f32>().unwrap(),
+            vec![0.0, 2.0]
+        );
         assert_eq!(
             g.get(w.as_tensor()).unwrap().to_vec2::<f32>().unwrap(),
             vec![vec![0.0, 0.0], vec![1.0, -1.0]]
@@ -282,8 +309,14 @@ mod tests {
             g.get(x.as_tensor()).unwrap().to_vec2::<f32>().unwrap(),
             vec![vec![2.0, -1.0], vec![2.0, -1.0]]
         );
-        let plain = layer(x.as_tensor(), w.as_tensor(), b.as_tensor(), Activation::Relu, Grad::None)
-            .unwrap();
+        let plain = layer(
+            x.as_tensor(),
+            w.as_tensor(),
+            b.as_tensor(),
+            Activation::Relu,
+            Grad::None,
+        )
+        .unwrap();
         assert_eq!(plain.to_vec2::<f32>().unwrap(), y.to_vec2::<f32>().unwrap());
         assert!(!plain.track_op(), "a forward pass without a graph");
     }

@@ -13,6 +13,8 @@
 //! takes it. The direction is a constant of the sampler's update (it carries no gradient), so
 //! it is computed here on plain rows: `[states, particles, dim]`, row-major.
 
+use rayon::prelude::*;
+
 /// The smallest bandwidth (the reference's `h_min`).
 pub const H_MIN: f64 = 1e-3;
 
@@ -24,9 +26,8 @@ pub fn bandwidth(fixed: &[f32], updated: &[f32], d: usize) -> f64 {
         .chunks_exact(d)
         .flat_map(|x| updated.chunks_exact(d).map(move |y| squared_distance(x, y)))
         .collect();
-    dist.sort_by(f64::total_cmp);
     let m = dist.len();
-    let median = dist[m - (m / 2 + 1)];
+    let (_, &mut median, _) = dist.select_nth_unstable_by(m - (m / 2 + 1), f64::total_cmp);
     (median / (kx as f64).ln()).max(H_MIN)
 }
 
@@ -35,7 +36,8 @@ fn squared_distance(x: &[f32], y: &[f32]) -> f64 {
 }
 
 /// φ for every updated particle of every state: `fixed`, `grad_log_p` `[n, kx, d]`, `updated`
-/// `[n, ky, d]`; returns `[n, ky, d]`.
+/// `[n, ky, d]`; returns `[n, ky, d]`. States are independent: they are shared among the threads
+/// of the rayon pool this runs in, each computed as alone.
 pub fn direction(
     fixed: &[f32],
     grad_log_p: &[f32],
@@ -45,13 +47,14 @@ pub fn direction(
 ) -> Vec<f32> {
     let (kx, ky) = (fixed.len() / (n * d), updated.len() / (n * d));
     let mut out = vec![0.0f32; n * ky * d];
-    for s in 0..n {
+    out.par_chunks_mut(ky * d).enumerate().for_each(|(s, out)| {
         let xs = &fixed[s * kx * d..(s + 1) * kx * d];
         let gs = &grad_log_p[s * kx * d..(s + 1) * kx * d];
         let ys = &updated[s * ky * d..(s + 1) * ky * d];
         let h = bandwidth(xs, ys, d);
-        for (j, y) in ys.chunks_exact(d).enumerate() {
-            let mut phi = vec![0.0f64; d];
+        let mut phi = vec![0.0f64; d];
+        for (y, out) in ys.chunks_exact(d).zip(out.chunks_exact_mut(d)) {
+            phi.fill(0.0);
             for (x, g) in xs.chunks_exact(d).zip(gs.chunks_exact(d)) {
                 let kappa = (-squared_distance(x, y) / h).exp();
                 for k in 0..d {
@@ -59,11 +62,11 @@ pub fn direction(
                     phi[k] += kappa * f64::from(g[k]) + grad_kappa;
                 }
             }
-            for k in 0..d {
-                out[(s * ky + j) * d + k] = (phi[k] / kx as f64) as f32;
+            for (o, p) in out.iter_mut().zip(&phi) {
+                *o = (p / kx as f64) as f32;
             }
         }
-    }
+    });
     out
 }
 

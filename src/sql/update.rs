@@ -259,7 +259,10 @@ mod tests {
         for (i, (&g, &a)) in got.iter().zip(&a).enumerate() {
             let (a, w) = (f64::from(a), f64::from(w[i % 2]));
             let expect = w / alpha - 2.0 * a / (1.0 - a * a + SQUASH_EPS);
-            assert!((f64::from(g) - expect).abs() < 1e-5 * expect.abs().max(1.0), "{i}: {g} vs {expect}");
+            assert!(
+                (f64::from(g) - expect).abs() < 1e-5 * expect.abs().max(1.0),
+                "{i}: {g} vs {expect}"
+            );
         }
     }
 
@@ -293,5 +296,59 @@ mod tests {
             })
             .sum();
         assert!((v - closed).abs() < 0.01, "{v} vs {closed}");
+    }
+
+    /// The multigoal_sql sizes (128×128, batch 64, 16 + 32 particles) updated inside a pool of two
+    /// threads (the layers' products and the kernel's states split between them) give the same
+    /// bits as inside a pool of one: every variable and both losses, over three updates.
+    #[test]
+    fn updates_on_two_threads_are_the_same_bits_as_on_one() {
+        use rand::Rng as _;
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/configs/multigoal_sql.toml");
+        let cfg = Config::load(std::path::Path::new(path), &[]).unwrap();
+        let mut rng = crate::rng::seeded(4);
+        let mut replay = crate::training::Replay::new(256, 2, 2);
+        for _ in 0..256 {
+            let mut draw = |lo: f64, hi: f64| rng.random_range(lo..hi);
+            let obs = [draw(-7.0, 7.0), draw(-7.0, 7.0)];
+            let action = [draw(-1.0, 1.0) as f32, draw(-1.0, 1.0) as f32];
+            let next = [obs[0] + f64::from(action[0]), obs[1] + f64::from(action[1])];
+            replay.push(
+                &obs,
+                &action,
+                draw(-60.0, 10.0),
+                &next,
+                draw(0.0, 1.0) < 0.1,
+                false,
+            );
+        }
+        let run = |threads: usize| {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            pool.install(|| {
+                let mut rng = crate::rng::seeded(5);
+                let mut sql = Sql::new(&cfg, &mut rng).unwrap();
+                let mut sampled = crate::training::Sampled::default();
+                let mut losses = Vec::new();
+                for _ in 0..3 {
+                    replay.sample(&mut rng, 64, &mut sampled);
+                    let l = sql.update(&sampled.batch(), &mut rng).unwrap();
+                    losses.push((l.critic, l.actor));
+                }
+                let vars: Vec<Vec<f32>> = nets::sorted(&sql.vars)
+                    .iter()
+                    .map(|(_, v)| v.as_tensor().flatten_all().unwrap().to_vec1().unwrap())
+                    .collect();
+                (losses, vars)
+            })
+        };
+        let (one, two) = (run(1), run(2));
+        assert_eq!(one.0, two.0, "losses");
+        assert!(
+            one.1 == two.1,
+            "variables differ between one thread and two"
+        );
     }
 }
