@@ -106,12 +106,12 @@ fn fixed_alpha_pendulum_is_close_to_the_exact_policy() {
 
 /// `configs/multigoal_sql.toml` shortened to 10 000 steps: soft Q-learning's sampler follows the
 /// four-modal optimum, so 100 stochastic episodes from the reset distribution (around the origin)
-/// reach every goal. Measured at 10 000 steps (seed 0): goals 0–3 reached 31, 13, 21 and 25 times,
-/// 10 episodes out of time; the full 30 000-step run: 28, 23, 29, 19, one out of time
+/// reach every goal. Measured at 10 000 steps (seed 0): goals 0–3 reached 31, 28, 14 and 18 times,
+/// 9 episodes out of time; the full 30 000-step run: 25, 21, 28, 25, one out of time
 /// (docs/sql.md). Pinned: each goal at least 10 times (the target), at least 80 episodes
 /// ending at a goal. Against the exact solution, on 200 states from the reset distribution:
-/// KL(π_θ‖π*) 0.025 nats (0.007–0.011 for seeds 0–2 at 30 000 steps) and the sampler's histogram
-/// 0.26 nats from π_θ; pinned at the target 0.3 and at 0.5.
+/// KL(π_θ‖π*) 0.024 nats (0.006–0.011 for seeds 0–2 at 30 000 steps) and the sampler's histogram
+/// 0.27 nats from π_θ; pinned at the target 0.3 and at 0.5.
 #[test]
 fn multigoal_sql_reaches_all_four_goals_and_follows_the_exact_optimum() {
     let dir = Dir::new();
