@@ -306,22 +306,24 @@ mod tests {
         use rand::Rng as _;
         let path = concat!(env!("CARGO_MANIFEST_DIR"), "/configs/multigoal_sql.toml");
         let cfg = Config::load(std::path::Path::new(path), &[]).unwrap();
+        // Three minibatches of 64 made-up transitions: positions and actions uniform on the
+        // world's box and the action box, rewards in [−60, 10], one in ten terminated.
         let mut rng = crate::rng::seeded(4);
-        let mut replay = crate::training::Replay::new(256, 2, 2);
-        for _ in 0..256 {
-            let mut draw = |lo: f64, hi: f64| rng.random_range(lo..hi);
-            let obs = [draw(-7.0, 7.0), draw(-7.0, 7.0)];
-            let action = [draw(-1.0, 1.0) as f32, draw(-1.0, 1.0) as f32];
-            let next = [obs[0] + f64::from(action[0]), obs[1] + f64::from(action[1])];
-            replay.push(
-                &obs,
-                &action,
-                draw(-60.0, 10.0),
-                &next,
-                draw(0.0, 1.0) < 0.1,
-                false,
-            );
-        }
+        let mut uniform = |n: usize, lo: f32, hi: f32| -> Vec<f32> {
+            (0..n).map(|_| rng.random_range(lo..hi)).collect()
+        };
+        let batches: Vec<crate::training::Sampled> = (0..3)
+            .map(|_| crate::training::Sampled {
+                obs: uniform(128, -7.0, 7.0),
+                action: uniform(128, -1.0, 1.0),
+                reward: uniform(64, -60.0, 10.0),
+                next_obs: uniform(128, -7.0, 7.0),
+                terminated: uniform(64, 0.0, 1.0)
+                    .into_iter()
+                    .map(|u| f32::from(u < 0.1))
+                    .collect(),
+            })
+            .collect();
         let run = |threads: usize| {
             let pool = rayon::ThreadPoolBuilder::new()
                 .num_threads(threads)
@@ -330,11 +332,9 @@ mod tests {
             pool.install(|| {
                 let mut rng = crate::rng::seeded(5);
                 let mut sql = Sql::new(&cfg, &mut rng).unwrap();
-                let mut sampled = crate::training::Sampled::default();
                 let mut losses = Vec::new();
-                for _ in 0..3 {
-                    replay.sample(&mut rng, 64, &mut sampled);
-                    let l = sql.update(&sampled.batch(), &mut rng).unwrap();
+                for b in &batches {
+                    let l = sql.update(&b.batch(), &mut rng).unwrap();
                     losses.push((l.critic, l.actor));
                 }
                 let vars: Vec<Vec<f32>> = nets::sorted(&sql.vars)
