@@ -5,12 +5,12 @@
 //!   `M_MMAP_THRESHOLD` bytes (128 KiB to start with) by a fresh `mmap` and gives it back by
 //!   `munmap` when freed, so a tensor of that size — most of soft Q-learning's activations and
 //!   gradients, 64–2 048 rows of 128 floats — is faulted in page by page every time an op writes
-//!   it: measured on 1 000 SQL updates, 3.5 M minor faults and as much time in the kernel as in
-//!   the math. With the threshold at 256 MiB (and the heap trimmed only above 512 MiB free) those
-//!   blocks come from the heap and are reused: the faults fall to a few thousand and SQL's
-//!   training loop runs 1.9× as fast; SAC's fused path and the solver, which allocate little in
-//!   their loops, are unchanged (docs/speed.md). `mallopt` beat mimalloc (SAC 20% slower) and
-//!   jemalloc (whose decay gives pages back as glibc does) on the same runs.
+//!   it: measured on 3 000 steps of multigoal_sql with candle's own layers, 6.5–10.6 M minor
+//!   faults and 21–33 s in the kernel beside 35 s of user time. With the threshold at 256 MiB (and
+//!   the heap trimmed only above 512 MiB free) those blocks come from the heap and are reused: 5.8 k
+//!   faults, 4.3 s of system time and 1.5–1.9× the updates/s; SAC's fused path and the solver,
+//!   which allocate little in their loops, are unchanged (docs/speed.md). `mallopt` beat mimalloc
+//!   (SAC 20% slower) and jemalloc (whose decay gives pages back as glibc does) on the same runs.
 //! - **candle's element-wise pool has one thread** unless `CANDLE_NUM_THREADS` is set: maxent
 //!   chooses each run's threads itself (`--seeds` runs two side by side), and candle's spinning
 //!   pool on the same cores only costs (measured: 8% faster, half the CPU, the same numbers).
