@@ -99,7 +99,10 @@ impl ObjectiveSpec {
                 None => {
                     return Err(Invalid::new(
                         "alpha",
-                        format!("{v} is neither a number > 0 nor \"auto\""),
+                        format!(
+                            "{} is neither a number > 0 nor \"auto\"",
+                            crate::check::shown(v)
+                        ),
                     ));
                 }
             },
@@ -110,7 +113,10 @@ impl ObjectiveSpec {
             v => {
                 return Err(Invalid::new(
                     "horizon",
-                    format!("{v} is neither \"discounted\" nor an integer number of steps >= 1"),
+                    format!(
+                        "{} is neither \"discounted\" nor an integer number of steps >= 1",
+                        crate::check::shown(v)
+                    ),
                 ));
             }
         };

@@ -157,7 +157,10 @@ impl Config {
                 return Err(config_error(
                     origin_of("env", origin),
                     "env",
-                    format!("{other} is neither an env name, a path, nor a table"),
+                    format!(
+                        "{} is neither an env name, a path, nor a table",
+                        crate::check::shown(&other)
+                    ),
                 ));
             }
         };
@@ -165,7 +168,7 @@ impl Config {
 
         let spec: ConfigSpec = serde_path_to_error::deserialize(table).map_err(|e| {
             let key = e.path().to_string();
-            let message = e.into_inner().message().to_string();
+            let message = crate::check::readable(e.into_inner().message());
             config_error(origin_of(&key, origin), &key, message)
         })?;
         let located = |section: &'static str| {

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::check::{Checked, Invalid, at_least, positive, within};
+use crate::check::{Checked, Invalid, above_and_at_most, at_least, number, positive, within};
 use crate::env::Env;
 
 /// `[train]`: the training loop. Defaults are the RL Zoo's SAC settings for Pendulum-v1.
@@ -215,7 +215,10 @@ fn parse_target_entropy(v: &toml::Value) -> Checked<TargetEntropy> {
             Some(h) if h.is_finite() => Ok(TargetEntropy::Nats(h)),
             _ => Err(Invalid::new(
                 "target_entropy",
-                format!("{v} is neither a number nor \"auto\""),
+                format!(
+                    "{} is neither a number nor \"auto\"",
+                    crate::check::shown(v)
+                ),
             )),
         },
     }
@@ -281,7 +284,7 @@ impl AgentSpec {
                 let d = SacKeys::default();
                 Algorithm::Sac(SacKeys {
                     alpha_lr: positive("alpha_lr", self.alpha_lr.unwrap_or(d.alpha_lr))?,
-                    tau: within("tau", self.tau.unwrap_or(d.tau), f64::MIN_POSITIVE, 1.0)?,
+                    tau: above_and_at_most("tau", self.tau.unwrap_or(d.tau), 0.0, 1.0)?,
                     init_alpha: positive("init_alpha", self.init_alpha.unwrap_or(d.init_alpha))?,
                     target_entropy: match &self.target_entropy {
                         Some(v) => parse_target_entropy(v)?,
@@ -322,7 +325,8 @@ impl AgentSpec {
                         "kernel_update_ratio",
                         format!(
                             "{} of {} kernel particles leaves {updated} to update and {fixed} fixed: SVGD needs at least one of each",
-                            keys.kernel_update_ratio, keys.kernel_particles
+                            number(keys.kernel_update_ratio),
+                            keys.kernel_particles
                         ),
                     ));
                 }

@@ -102,7 +102,7 @@ impl Env {
             Some(v) => {
                 return Err(Invalid::new(
                     "kind",
-                    format!("expected a string, found {v}"),
+                    format!("expected a string, found {}", crate::check::shown(&v)),
                 ));
             }
             None => {
@@ -265,7 +265,7 @@ fn deserialize<T: serde::de::DeserializeOwned>(table: toml::Table) -> Checked<T>
     serde_path_to_error::deserialize(table).map_err(|e| {
         let key = e.path().to_string();
         let key = if key == "." { String::new() } else { key };
-        Invalid::new(key, e.into_inner().message().to_string())
+        Invalid::new(key, crate::check::readable(e.into_inner().message()))
     })
 }
 

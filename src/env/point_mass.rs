@@ -21,7 +21,7 @@ use rand_distr::StandardNormal;
 use serde::{Deserialize, Serialize};
 
 use super::{Interval, StateAxis};
-use crate::check::{Checked, Invalid, at_least, finite, non_negative, positive};
+use crate::check::{Checked, Invalid, at_least, finite, non_negative, number, positive};
 
 /// How the action moves the mass.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -161,7 +161,11 @@ fn check_point(key: &str, p: &[f64], dims: usize, bound: f64) -> Checked<()> {
         if !(x.is_finite() && x.abs() <= bound) {
             return Err(Invalid::new(
                 key,
-                format!("{p:?} is out of range: components must lie within ±bound = ±{bound}"),
+                format!(
+                    "[{}] is out of range: components must lie within ±bound = ±{}",
+                    p.iter().map(|&x| number(x)).collect::<Vec<_>>().join(", "),
+                    number(bound)
+                ),
             ));
         }
     }
