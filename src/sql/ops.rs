@@ -81,7 +81,7 @@ pub fn layer(
     match grad {
         Grad::Full => x.apply_op3(&weight.contiguous()?, &bias.contiguous()?, Layer(act)),
         Grad::Frozen => x.apply_op3(&weight.detach(), &bias.detach(), Layer(act)),
-        Grad::None => x.apply_op3_no_bwd(weight, bias, &Layer(act)),
+        Grad::None => x.apply_op3_no_bwd(&weight.contiguous()?, &bias.contiguous()?, &Layer(act)),
     }
 }
 
