@@ -105,10 +105,11 @@ impl Sql {
     /// particle.
     pub fn svgd_step(&mut self, obs: &Tensor, rng: &mut Rng) -> candle_core::Result<f64> {
         let (fixed, updated) = self.svgd_particles(obs, rng)?;
+        let fixed = fixed.flatten_all()?.to_vec1::<f32>()?;
         let grad_log_p = self.grad_log_p(obs, &fixed)?;
         let (n, ad) = (obs.dims2()?.0, self.act_dim);
         let phi = svgd::direction(
-            &fixed.flatten_all()?.to_vec1::<f32>()?,
+            &fixed,
             &grad_log_p,
             &updated.flatten_all()?.to_vec1::<f32>()?,
             n,
@@ -139,12 +140,13 @@ impl Sql {
         ))
     }
 
-    /// `∇_a log p = ∇_a Q_θ(s, a)/α − 2a/(1 − a² + ε)` at the fixed particles `[n·Kx, d]`, the
-    /// first by autograd through Q_θ with its weights held constant (the gradient reaches the
-    /// actions alone).
-    pub fn grad_log_p(&self, obs: &Tensor, fixed: &Tensor) -> candle_core::Result<Vec<f32>> {
-        let fixed_count = fixed.dims2()?.0 / obs.dims2()?.0;
-        let leaf = Var::from_tensor(fixed)?;
+    /// `∇_a log p = ∇_a Q_θ(s, a)/α − 2a/(1 − a² + ε)` at the fixed particles (`[n·Kx, d]`
+    /// row-major, state by state), the first by autograd through Q_θ with its weights held
+    /// constant (the gradient reaches the actions alone).
+    pub fn grad_log_p(&self, obs: &Tensor, fixed: &[f32]) -> candle_core::Result<Vec<f32>> {
+        let rows = fixed.len() / self.act_dim;
+        let fixed_count = rows / obs.dims2()?.0;
+        let leaf = Var::from_slice(fixed, (rows, self.act_dim), &Device::Cpu)?;
         let x = Tensor::cat(&[&repeat_rows(obs, fixed_count)?, leaf.as_tensor()], 1)?;
         let grads = self.qf.forward(&x, Grad::Frozen)?.sum_all()?.backward()?;
         let grad_q = grads
@@ -153,10 +155,9 @@ impl Sql {
             .flatten_all()?
             .to_vec1::<f32>()?;
         let (alpha, eps) = (self.alpha as f32, SQUASH_EPS as f32);
-        let a = fixed.flatten_all()?.to_vec1::<f32>()?;
         Ok(grad_q
             .iter()
-            .zip(&a)
+            .zip(fixed)
             .map(|(&g, &a)| g / alpha - 2.0 * a / (1.0 - a * a + eps))
             .collect())
     }
@@ -254,8 +255,7 @@ mod tests {
         set_linear_q(&sql, "qf", w);
         let obs = Tensor::new(&[[0.3f32, -1.0], [4.0, 2.0]], &Device::Cpu).unwrap();
         let a = [0.5f32, -0.25, -0.9, 0.1, 0.2, 0.7, -0.4, -0.95];
-        let fixed = Tensor::from_slice(&a, (4, 2), &Device::Cpu).unwrap();
-        let got = sql.grad_log_p(&obs, &fixed).unwrap();
+        let got = sql.grad_log_p(&obs, &a).unwrap();
         for (i, (&g, &a)) in got.iter().zip(&a).enumerate() {
             let (a, w) = (f64::from(a), f64::from(w[i % 2]));
             let expect = w / alpha - 2.0 * a / (1.0 - a * a + SQUASH_EPS);
