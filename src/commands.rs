@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use crate::config::{Algorithm, Config};
+use crate::env::World;
 use crate::error::{Error, Result};
 use crate::math::mean_std;
 use crate::rng::Rng;
@@ -280,7 +281,8 @@ pub fn eval(
         return Err(Error::argument("--episodes 0", "must be at least 1"));
     }
     let mut rng = crate::rng::seeded(seed);
-    let run = run_episodes(&config.env, episodes, &mut rng, |obs, rng| {
+    let mut runner = config.env.start("evaluation env")?;
+    let run = run_episodes(&config.env, &mut runner, episodes, &mut rng, |obs, rng| {
         Ok(match stochastic {
             true => policy.sample_action(obs, rng),
             false => policy.eval_action(obs, rng),
@@ -303,38 +305,52 @@ pub fn eval(
     })
 }
 
-/// `rollout`: replays an actions file from a state (warning on stderr about a start state outside
-/// the bounds, or actions left over after the episode ended).
+/// `rollout`: replays an actions file from a state, or from the reset seeded with `seed` (warning
+/// on stderr about a start state outside the bounds, or actions left over after the episode
+/// ended).
 pub fn rollout(
     env: &str,
-    state: &str,
+    state: Option<&str>,
     actions: &Path,
     seed: u64,
     sets: &[String],
 ) -> Result<crate::rollout::Rollout> {
     let env = crate::config::load_env(env, sets)?;
-    let start = crate::rollout::parse_vector("--state", state, env.state_dim())?;
+    let start = match (&env, state) {
+        (_, None) => None,
+        (World::Model(model), Some(state)) => {
+            let start = crate::rollout::parse_vector("--state", state, model.state_dim())?;
+            let axes = model.state_axes();
+            if let Some(i) = axes
+                .iter()
+                .zip(&start)
+                .position(|(a, &x)| !a.periodic && (x < a.lo || x > a.hi))
+            {
+                eprintln!(
+                    "warning: --state component {i} = {} lies outside [{}, {}]",
+                    start[i], axes[i].lo, axes[i].hi
+                );
+            }
+            Some(start)
+        }
+        (World::Gymnasium(_), Some(state)) => Some(parse_numbers("--state", state)?),
+    };
     let actions = crate::rollout::read_actions(actions, env.action_dim())?;
-    let axes = env.state_axes();
-    if let Some(i) = axes
-        .iter()
-        .zip(&start)
-        .position(|(a, &x)| !a.periodic && (x < a.lo || x > a.hi))
-    {
-        eprintln!(
-            "warning: --state component {i} = {} lies outside [{}, {}]",
-            start[i], axes[i].lo, axes[i].hi
-        );
-    }
-    let out = crate::rollout::rollout(&env, &start, &actions, seed);
-    if out.states.len() < actions.len() {
+    let out = crate::rollout::rollout(&env, start.as_deref(), &actions, seed)?;
+    if out.observations.len() < actions.len() {
         eprintln!(
             "note: the episode ended after {} of {} actions; the rest were not applied",
-            out.states.len(),
+            out.observations.len(),
             actions.len()
         );
     }
     Ok(out)
+}
+
+/// Parses `X[,Y...]` into finite numbers, as many as given.
+fn parse_numbers(arg: &str, text: &str) -> Result<Vec<f64>> {
+    let n = text.split(',').count();
+    crate::rollout::parse_vector(arg, text, n)
 }
 
 /// What `solve --json` prints: the solver's summary and where the solution went.
@@ -445,15 +461,24 @@ pub fn query(
     };
     for dir in checkpoints {
         let config = checkpoint::load_config(dir)?;
-        let x = crate::rollout::parse_vector("--state", state, config.env.state_dim())?;
+        let env = config.env.model().map_err(|_| {
+            Error::argument(
+                format!("--checkpoint {}", dir.display()),
+                format!(
+                    "trained on {}, which exposes no true state: query takes a state of a built-in environment",
+                    config.env.label()
+                ),
+            )
+        })?;
+        let x = crate::rollout::parse_vector("--state", state, env.state_dim())?;
         let q = match config.agent.algorithm {
             Algorithm::Sac(_) => {
                 let mut sac = crate::sac::load_model(dir, &config, false)?;
-                crate::compare::learned::query(&mut sac, &config.env, &x, QUERY_SAMPLES, 0)
+                crate::compare::learned::query(&mut sac, env, &x, QUERY_SAMPLES, 0)
             }
             Algorithm::Sql(_) => {
                 let sql = crate::sql::load_model(dir, &config, false)?;
-                crate::compare::energy::query(&sql, &config.env, &x, QUERY_SAMPLES, 0)
+                crate::compare::energy::query(&sql, env, &x, QUERY_SAMPLES, 0)
             }
         };
         sources.push(tag(
@@ -464,7 +489,7 @@ pub fn query(
     }
     for dir in exacts {
         let solution = crate::exact::Solution::load(dir)?;
-        let x = crate::rollout::parse_vector("--state", state, solution.config.env.state_dim())?;
+        let x = crate::rollout::parse_vector("--state", state, solution.env.state_dim())?;
         let mut value = tag(
             serde_json::to_value(solution.lookahead(&x)).expect("plain data"),
             "exact",

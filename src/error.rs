@@ -60,6 +60,10 @@ pub enum Error {
     /// An outside program (`sbatch`) is missing or failed; its own message is passed on.
     #[error("{program}: {message}")]
     External { program: String, message: String },
+    /// A Gymnasium env's worker failed mid-run (died, hung, or its env raised): the env and
+    /// what happened, with the tail of its stderr.
+    #[error("{env}: {message}")]
+    Worker { env: String, message: String },
     /// Writing an output failed (a full disk, a read-only directory).
     #[error("cannot write {}: {source}", path.display())]
     Write {
@@ -80,6 +84,7 @@ impl Error {
                 | Error::Engine(_)
                 | Error::Diverged { .. }
                 | Error::Interrupted { .. }
+                | Error::Worker { .. }
         )
     }
 

@@ -61,18 +61,20 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Replay actions from a given state and print states, observations and rewards.
+    /// Replay actions from a given state (or a seeded reset) and print observations and rewards.
     Rollout {
-        /// A built-in env name (pendulum, multigoal, point_mass_lqr, point_mass_noisy) or an env file.
+        /// A built-in env name (pendulum, multigoal, point_mass_lqr, point_mass_noisy), an env
+        /// file, or gymnasium:ID.
         #[arg(long)]
         env: String,
-        /// The start state, components separated by commas.
+        /// The start state, components separated by commas (default: the reset seeded with
+        /// --seed).
         #[arg(long, allow_hyphen_values = true)]
-        state: String,
+        state: Option<String>,
         /// A file with one action per line, components separated by commas.
         #[arg(long)]
         actions: PathBuf,
-        /// Seed of the transition noise (noisy envs only).
+        /// Seed of the reset and of the transition noise.
         #[arg(long, default_value_t = 0)]
         seed: u64,
         /// Override an env key: env.KEY=VALUE (repeatable).
@@ -304,19 +306,23 @@ fn run(cli: Cli) -> Result<(), Error> {
             sets,
             json,
         } => {
-            let out = commands::rollout(&env, &state, &actions, seed, &sets)?;
+            let out = commands::rollout(&env, state.as_deref(), &actions, seed, &sets)?;
             if json {
                 print_json(&out);
             } else {
                 println!("step\treward\tterminated\ttruncated\tstate\tobservation");
-                for i in 0..out.states.len() {
+                println!("0\t\t\t\t\t{:?}", out.initial_observation);
+                for i in 0..out.observations.len() {
+                    let state = out
+                        .states
+                        .as_ref()
+                        .map_or(String::new(), |s| format!("{:?}", s[i]));
                     println!(
-                        "{}\t{:.6}\t{}\t{}\t{:?}\t{:?}",
+                        "{}\t{:.6}\t{}\t{}\t{state}\t{:?}",
                         i + 1,
                         out.rewards[i],
                         out.terminated[i],
                         out.truncated[i],
-                        out.states[i],
                         out.observations[i]
                     );
                 }

@@ -5,14 +5,17 @@ use std::path::Path;
 use serde::Serialize;
 
 use crate::config::read;
-use crate::env::{Env, Simulator};
+use crate::env::{Runner, World};
 use crate::error::{Error, Result};
 
 /// One replayed trajectory, one entry per step.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Rollout {
-    /// The true state after each step.
-    pub states: Vec<Vec<f64>>,
+    /// The observation the episode began with.
+    pub initial_observation: Vec<f64>,
+    /// The true state after each step (a model's; a Gymnasium env exposes none).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub states: Option<Vec<Vec<f64>>>,
     /// The observation after each step.
     pub observations: Vec<Vec<f64>>,
     pub rewards: Vec<f64>,
@@ -20,24 +23,45 @@ pub struct Rollout {
     pub truncated: Vec<bool>,
 }
 
-/// Steps `env` from `start` through `actions` until they run out or the episode terminates. Past
-/// the time limit it goes on, every later step reporting `truncated` (as Gymnasium's `TimeLimit`
-/// does when stepped on). `seed` drives the transition noise, if any.
-pub fn rollout(env: &Env, start: &[f64], actions: &[Vec<f64>], seed: u64) -> Rollout {
+/// Steps `env` through `actions` (env units) until they run out or the episode terminates, from
+/// `start` if given, else from the reset seeded with `seed` (a Gymnasium env's `reset(seed)`; a
+/// model's initial state drawn from a generator seeded with it). A Gymnasium env is reset with
+/// `seed` and then put into `start`, where its worker can set it. Past the time limit it goes on,
+/// every later step reporting `truncated` (as Gymnasium's `TimeLimit` does when stepped on).
+/// `seed` also drives a model's transition noise, if any.
+pub fn rollout(
+    env: &World,
+    start: Option<&[f64]>,
+    actions: &[Vec<f64>],
+    seed: u64,
+) -> Result<Rollout> {
     let mut rng = crate::rng::seeded(seed);
-    let mut sim = Simulator::new(env.clone());
+    let mut runner = env.start("rollout")?;
     let mut obs = vec![0.0; env.obs_dim()];
-    sim.reset_to(start, &mut obs);
+    match (&mut runner, start) {
+        (Runner::Model(sim), Some(state)) => sim.reset_to(state, &mut obs),
+        (Runner::Model(_), None) => runner.reset(&mut rng, &mut obs)?,
+        (Runner::Gymnasium(_), _) => {
+            runner.reset_seeded(seed, &mut obs)?;
+            if let Some(state) = start {
+                runner.set_state(state, &mut obs)?;
+            }
+        }
+    }
+    let model = matches!(runner, Runner::Model(_));
     let mut out = Rollout {
-        states: Vec::new(),
+        initial_observation: obs.clone(),
+        states: model.then(Vec::new),
         observations: Vec::new(),
         rewards: Vec::new(),
         terminated: Vec::new(),
         truncated: Vec::new(),
     };
     for action in actions {
-        let t = sim.step(action, &mut rng, &mut obs);
-        out.states.push(sim.state().to_vec());
+        let t = runner.step(action, &mut rng, &mut obs)?;
+        if let (Some(states), Some(s)) = (&mut out.states, runner.state()) {
+            states.push(s.to_vec());
+        }
         out.observations.push(obs.clone());
         out.rewards.push(t.reward);
         out.terminated.push(t.terminated);
@@ -46,7 +70,7 @@ pub fn rollout(env: &Env, start: &[f64], actions: &[Vec<f64>], seed: u64) -> Rol
             break;
         }
     }
-    out
+    Ok(out)
 }
 
 /// Parses `X[,Y...]` into exactly `dim` finite numbers; `arg` names the argument in errors.

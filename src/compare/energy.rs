@@ -134,7 +134,7 @@ impl LearnedPolicy for Sql {
         _samples: usize,
         _rng: &mut Rng,
     ) -> Against {
-        let (env, actions, alpha) = (&exact.config.env, &exact.actions, self.alpha);
+        let (env, actions, alpha) = (&exact.env, &exact.actions, self.alpha);
         let q = q_cells(self, env, actions, &[state.to_vec()]);
         let log_p = log_masses(alpha, &q);
         let p: Vec<f64> = log_p.iter().map(|l| l.exp()).collect();
@@ -160,7 +160,7 @@ impl LearnedPolicy for Sql {
         lookahead: &Lookahead,
         rng: &mut Rng,
     ) -> Option<Fidelity> {
-        let (env, actions) = (&exact.config.env, &exact.actions);
+        let (env, actions) = (&exact.env, &exact.actions);
         let log_p = log_masses(self.alpha, &q_cells(self, env, actions, &[state.to_vec()]));
         let p: Vec<f64> = log_p.iter().map(|l| l.exp()).collect();
         let h = self.sampler_histogram(env, actions, state, rng)?;
@@ -322,7 +322,7 @@ mod tests {
             &[("qf.1.bias", &[3.0]), ("sampler.1.bias", &[0.3, -0.6])],
         );
         let states = [vec![0.0, 0.0], vec![2.0, -1.5]];
-        let masses = sql.cell_masses(&config.env, &exact.actions, &states);
+        let masses = sql.cell_masses(&exact.env, &exact.actions, &states);
         assert!(
             masses.iter().all(|p| (p - 1.0 / k).abs() < 1e-12),
             "{masses:?}"
@@ -362,7 +362,7 @@ mod tests {
                 "{}",
                 f.kl_floor
             );
-            let (a, log_pi) = sql.act(&config.env, &exact.actions, s, &mut rng);
+            let (a, log_pi) = sql.act(&exact.env, &exact.actions, s, &mut rng);
             assert!((log_pi + 4f64.ln()).abs() < 1e-12);
             assert!(a.iter().all(|x| x.abs() <= 1.0));
         }
@@ -388,7 +388,7 @@ mod tests {
             ],
         );
         let mut sql = sql;
-        let masses = sql.cell_masses(&config.env, &exact.actions, &[vec![1.0, 2.0]]);
+        let masses = sql.cell_masses(&exact.env, &exact.actions, &[vec![1.0, 2.0]]);
         let u: Vec<f64> = (0..cells)
             .map(|i| -1.0 + (i as f64 + 0.5) * 2.0 / cells as f64)
             .collect();
@@ -397,7 +397,7 @@ mod tests {
             let expect = (beta * u[kk / cells] / alpha).exp() / z / cells as f64;
             assert!((p - expect).abs() < 1e-7, "cell {kk}: {p} vs {expect}");
         }
-        let q = query(&sql, &config.env, &[1.0, 2.0], 4096, 0);
+        let q = query(&sql, &exact.env, &[1.0, 2.0], 4096, 0);
         let r = beta / alpha;
         let v = c + 2.0 * beta + alpha * (2.0 * (alpha / beta) * 2.0 * r.sinh()).ln();
         // The weights e^{u} on U[-1, 1] have a coefficient of variation 0.56: 0.0087 over 4096.

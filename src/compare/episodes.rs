@@ -118,7 +118,7 @@ mod tests {
         let (m, l) = sac.policy(&[0.3, 0.2, 0.1], 1);
         assert_eq!((m[0], f64::from(l[0])), (12.0, LOG_STD_MIN));
 
-        let (env, gamma, alpha, episodes, seed) = (&config.env, 0.99, 0.5, 4, 9);
+        let (env, gamma, alpha, episodes, seed) = (config.env.model().unwrap(), 0.99, 0.5, 4, 9);
         let cells = ActionGrid::new(env.action_bounds(), vec![1]);
         let learned = run(
             &mut Actor::Learned(&mut sac),

@@ -66,7 +66,7 @@ pub(super) fn action_densities(
     learned: &[f64],
     sampler: Option<&[Vec<f64>]>,
 ) -> Figure {
-    let bounds = exact.config.env.action_bounds();
+    let bounds = exact.env.action_bounds();
     let cells = exact.actions.cells();
     let (k0, k1) = (cells[0], cells[1]);
     let cell_area = exact.actions.log_cell_volume().exp();

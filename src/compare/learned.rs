@@ -233,7 +233,7 @@ impl LearnedPolicy for Sac {
         rng: &mut rng::Rng,
     ) -> Against {
         let alpha = exact.alpha;
-        let d = sample(self, &exact.config.env, state, samples, rng);
+        let d = sample(self, &exact.env, state, samples, rng);
         let q_exact = exact.q_at(state, &d.env_actions);
         let n = samples as f64;
         let kl = d

@@ -317,11 +317,11 @@ pub fn compare(
     opts: Options,
 ) -> Result<(Report, Vec<Figure>)> {
     let config = crate::training::checkpoint::load_config(checkpoint_dir)?;
+    let env = config.env.model()?;
     let mut learned = load_learned(checkpoint_dir, &config)?;
     let learned = learned.as_mut();
     let exact = Solution::load(exact_dir)?;
     let (alpha, alpha_source) = compatible::check(&config, learned.alpha(), &exact)?;
-    let env = &config.env;
 
     // The learned policy's exact cell masses at every grid node, and its exact soft value there;
     // the same for π* projected onto the learned policy's class, where that is a reference.

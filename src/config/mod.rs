@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::check::Invalid;
-use crate::env::{self, Env, PendulumSpec, PointMassSpec};
+use crate::env::{self, PendulumSpec, PointMassSpec, World};
 use crate::error::{Error, Result};
 use crate::objective::{Objective, ObjectiveSpec};
 
@@ -57,7 +57,7 @@ pub struct Config {
     pub origin: String,
     pub name: String,
     pub seed: u64,
-    pub env: Env,
+    pub env: World,
     pub objective: Objective,
     pub train: Train,
     pub agent: Agent,
@@ -90,12 +90,13 @@ impl Config {
     pub fn load_recorded(path: &Path) -> Result<Config> {
         let text = read(path)?;
         let table = with_default_learner(parse_toml(&text, path)?);
-        let config = Config::from_table(
+        let config = Config::build(
             table.clone(),
             &path.display().to_string(),
             path.parent(),
             None,
             &[],
+            true,
         )?;
         match first_missing(&config.resolved, &table) {
             Some(key) => Err(Error::input(
@@ -109,13 +110,26 @@ impl Config {
     }
 
     /// Builds a config from a parsed table. `origin` names it in errors; relative env paths are
-    /// looked up beside `dir` first.
+    /// looked up beside `dir` first. A Gymnasium env's worker is asked for its spaces afresh.
     pub fn from_table(
+        table: toml::Table,
+        origin: &str,
+        dir: Option<&Path>,
+        default_name: Option<String>,
+        sets: &[String],
+    ) -> Result<Config> {
+        Config::build(table, origin, dir, default_name, sets, false)
+    }
+
+    /// [`Config::from_table`]; a `recorded` config's Gymnasium env keeps what its worker
+    /// reported when the run began, so reading it back starts no worker.
+    fn build(
         mut table: toml::Table,
         origin: &str,
         dir: Option<&Path>,
         default_name: Option<String>,
         sets: &[String],
+        recorded: bool,
     ) -> Result<Config> {
         let sets = sets
             .iter()
@@ -164,7 +178,7 @@ impl Config {
                 ));
             }
         };
-        let env = build_env(env_table, &env_origin, env_prefix, &env_sets)?;
+        let env = build_env(env_table, &env_origin, env_prefix, &env_sets, recorded)?;
 
         let spec: ConfigSpec = serde_path_to_error::deserialize(table).map_err(|e| {
             let key = e.path().to_string();
@@ -180,11 +194,14 @@ impl Config {
         let objective = spec.objective.validate().map_err(located("objective"))?;
         let train = spec.train.clone().validate().map_err(located("train"))?;
         let agent = spec.agent.validate().map_err(located("agent"))?;
-        let solver = spec
-            .solver
-            .clone()
-            .validate(&env)
-            .map_err(located("solver"))?;
+        let solver = match &env {
+            World::Model(model) => spec
+                .solver
+                .clone()
+                .validate(model)
+                .map_err(located("solver"))?,
+            World::Gymnasium(_) => spec.solver.clone(),
+        };
         let seed = spec.seed;
         let name = match (spec.name.as_str(), default_name) {
             ("", Some(n)) => n,
@@ -272,7 +289,7 @@ impl Config {
 
 /// Reads an environment on its own: a built-in name or a path to an env file, with
 /// `--set env.KEY=VALUE` overrides (other keys are refused).
-pub fn load_env(name_or_path: &str, sets: &[String]) -> Result<Env> {
+pub fn load_env(name_or_path: &str, sets: &[String]) -> Result<World> {
     let sets = sets
         .iter()
         .map(|s| Override::parse(s))
@@ -284,11 +301,17 @@ pub fn load_env(name_or_path: &str, sets: &[String]) -> Result<Env> {
         ));
     }
     let (table, origin) = env_source(name_or_path, None)?;
-    build_env(table, &origin, "", &sets)
+    build_env(table, &origin, "", &sets, false)
 }
 
 /// The table and the origin (for error messages) of an env given by name or path.
 fn env_source(name_or_path: &str, dir: Option<&Path>) -> Result<(toml::Table, String)> {
+    if let Some(id) = name_or_path.strip_prefix("gymnasium:") {
+        let mut table = toml::Table::new();
+        table.insert("kind".into(), "gymnasium".into());
+        table.insert("id".into(), id.into());
+        return Ok((table, format!("env \"{name_or_path}\"")));
+    }
     if let Some(text) = env::builtin(name_or_path) {
         let table = toml::from_str(text).expect("built-in env files parse");
         return Ok((table, format!("built-in env \"{name_or_path}\"")));
@@ -319,8 +342,15 @@ fn env_source(name_or_path: &str, dir: Option<&Path>) -> Result<(toml::Table, St
 }
 
 /// Applies `env.*` overrides to an env table and validates it. `prefix` is how the env's keys
-/// read in `origin` (`env.` when the env is inline in a config).
-fn build_env(mut table: toml::Table, origin: &str, prefix: &str, sets: &[Override]) -> Result<Env> {
+/// read in `origin` (`env.` when the env is inline in a config). Unless the table is `recorded`,
+/// a Gymnasium env's `reported` table is dropped: its worker reports afresh.
+fn build_env(
+    mut table: toml::Table,
+    origin: &str,
+    prefix: &str,
+    sets: &[Override],
+    recorded: bool,
+) -> Result<World> {
     let rel = |o: &Override| Override {
         path: o.path[1..].to_vec(),
         ..o.clone()
@@ -329,16 +359,22 @@ fn build_env(mut table: toml::Table, origin: &str, prefix: &str, sets: &[Overrid
         rel(kind).apply(&mut table)?;
     }
     let kind_schema = env_schema(&table);
+    let gymnasium = table.get("kind").and_then(toml::Value::as_str) == Some("gymnasium");
     for o in sets {
         let r = rel(o);
+        let free = gymnasium && r.path.len() > 1 && r.path[0] == "kwargs";
         if let Some(schema) = &kind_schema
+            && !free
             && !r.is_known(schema)
         {
             return Err(unknown_key(o));
         }
         r.apply(&mut table)?;
     }
-    Env::from_table(&table).map_err(|e| {
+    if gymnasium && !recorded {
+        table.remove("reported");
+    }
+    World::from_table(&table).map_err(|e| {
         match sets.iter().find(|o| covers(&o.path[1..].join("."), &e.key)) {
             Some(o) => config_error(
                 format!("--set {}", o.text),
@@ -372,6 +408,7 @@ fn env_schema(table: &toml::Table) -> Option<toml::Table> {
     let body = match table.get("kind")?.as_str()? {
         "pendulum" => toml::Table::try_from(PendulumSpec::default()),
         "point_mass" => toml::Table::try_from(PointMassSpec::default()),
+        "gymnasium" => return Some(env::gymnasium::schema()),
         _ => return None,
     };
     let mut schema = body.expect("an env spec is plain data");

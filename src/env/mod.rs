@@ -1,13 +1,18 @@
 //! Environments: the MDP half of a problem. An [`Env`] is immutable and describes the model (what
-//! the exact solver needs); a [`Simulator`] steps one episode of it (what the trainer needs).
+//! the exact solver needs); a [`Simulator`] steps one episode of it (what the trainer needs). A
+//! [`World`] is what a config names: a model, or a Gymnasium env run by a worker process, with no
+//! model; a [`Runner`] steps episodes of either.
 
+pub mod gymnasium;
 mod pendulum;
 mod point_mass;
 mod simulator;
+mod world;
 
 pub use pendulum::{Pendulum, PendulumReward, PendulumSpec, angle_normalize};
 pub use point_mass::{Dynamics, PointMass, PointMassReward, PointMassSpec};
 pub use simulator::{Simulator, Transition};
+pub use world::{Runner, World};
 
 use rand::Rng;
 
@@ -108,7 +113,7 @@ impl Env {
             None => {
                 return Err(Invalid::new(
                     "kind",
-                    "missing: say \"pendulum\" or \"point_mass\"",
+                    "missing: say \"pendulum\", \"point_mass\" or \"gymnasium\"",
                 ));
             }
         };
@@ -121,7 +126,9 @@ impl Env {
             )),
             other => Err(Invalid::new(
                 "kind",
-                format!("unknown kind \"{other}\": expected \"pendulum\" or \"point_mass\""),
+                format!(
+                    "unknown kind \"{other}\": expected \"pendulum\", \"point_mass\" or \"gymnasium\""
+                ),
             )),
         }
     }

@@ -13,6 +13,7 @@ use super::grid::{ActionGrid, StateGrid};
 use super::mdp::{Discretizer, TabularMdp};
 use super::soft_vi::{SoftBellman, SolveStats};
 use crate::config::{Config, parse_toml};
+use crate::env::Env;
 use crate::error::{Error, Result};
 use crate::objective::Horizon;
 
@@ -38,6 +39,8 @@ pub struct Summary {
 #[derive(Debug, Clone)]
 pub struct Solution {
     pub config: Config,
+    /// The config's model.
+    pub env: Env,
     pub alpha: f64,
     pub grid: StateGrid,
     pub actions: ActionGrid,
@@ -69,20 +72,20 @@ impl Solution {
         })
     }
 
-    pub fn grids(config: &Config) -> (StateGrid, ActionGrid) {
-        let grid = StateGrid::new(config.env.state_axes(), config.solver.states.clone());
-        let actions = ActionGrid::new(config.env.action_bounds(), config.solver.actions.clone());
+    pub fn grids(env: &Env, config: &Config) -> (StateGrid, ActionGrid) {
+        let grid = StateGrid::new(env.state_axes(), config.solver.states.clone());
+        let actions = ActionGrid::new(env.action_bounds(), config.solver.actions.clone());
         (grid, actions)
     }
 
     /// Refuses, before building anything, a grid whose table this solver cannot index (u32) or
     /// this machine cannot hold, naming `solver.states` or `solver.actions`, whichever has more.
-    pub fn check_size(config: &Config) -> Result<()> {
+    pub fn check_size(env: &Env, config: &Config) -> Result<()> {
         let spec = &config.solver;
         let product = |v: &[usize]| v.iter().map(|&n| n as f64).product::<f64>();
         let (states, actions) = (product(&spec.states), product(&spec.actions));
         let dim = spec.states.len();
-        let outcomes = if config.env.noise_std() > 0.0 {
+        let outcomes = if env.noise_std() > 0.0 {
             (spec.noise_nodes as f64).powi(dim as i32)
         } else {
             1.0
@@ -110,10 +113,11 @@ impl Solution {
     /// Discretizes and solves `config`'s problem. `progress(iteration, residual)` reports.
     pub fn solve(config: &Config, progress: impl FnMut(usize, f64)) -> Result<(Solution, Summary)> {
         let alpha = Self::alpha_of(config)?;
-        Self::check_size(config)?;
+        let env = config.env.model()?;
+        Self::check_size(env, config)?;
         let start = Instant::now();
-        let (grid, actions) = Self::grids(config);
-        let mdp = TabularMdp::from_env(&config.env, &grid, &actions, config.solver.noise_nodes);
+        let (grid, actions) = Self::grids(env, config);
+        let mdp = TabularMdp::from_env(env, &grid, &actions, config.solver.noise_nodes);
         let build_seconds = start.elapsed().as_secs_f64();
         let o = &config.objective;
         let bellman = SoftBellman::new(&mdp, o.gamma, alpha, o.backup, o.action_prior);
@@ -143,6 +147,7 @@ impl Solution {
         };
         let solution = Solution {
             config: config.clone(),
+            env: env.clone(),
             alpha,
             grid,
             actions,
@@ -176,7 +181,7 @@ impl Solution {
     /// The tabular MDP of this solution's grid.
     pub fn mdp(&self) -> TabularMdp {
         TabularMdp::from_env(
-            &self.config.env,
+            &self.env,
             &self.grid,
             &self.actions,
             self.config.solver.noise_nodes,
@@ -186,7 +191,7 @@ impl Solution {
     /// Q, π and V at any state by one step of lookahead through the model, V interpolated.
     pub fn lookahead(&self, state: &[f64]) -> Lookahead {
         let disc = Discretizer::new(
-            &self.config.env,
+            &self.env,
             &self.grid,
             &self.actions,
             self.config.solver.noise_nodes,
@@ -219,7 +224,7 @@ impl Solution {
     /// `Q(s, a)` at arbitrary actions (`action_dim` numbers each, env units), by lookahead.
     pub fn q_at(&self, state: &[f64], actions: &[f64]) -> Vec<f64> {
         let disc = Discretizer::new(
-            &self.config.env,
+            &self.env,
             &self.grid,
             &self.actions,
             self.config.solver.noise_nodes,
@@ -327,7 +332,8 @@ impl Solution {
                 ),
             ));
         }
-        let (grid, actions) = Self::grids(&config);
+        let env = config.env.model()?.clone();
+        let (grid, actions) = Self::grids(&env, &config);
         let f64s = |name: &str| -> Result<(Vec<usize>, Vec<f64>)> {
             let t = tensors
                 .tensor(name)
@@ -369,6 +375,7 @@ impl Solution {
         let values = v.chunks_exact(per_step).map(<[f64]>::to_vec).collect();
         Ok(Solution {
             config,
+            env,
             alpha,
             grid,
             actions,

@@ -41,9 +41,12 @@ pub struct TrainState {
     pub episodes: u64,
     pub updates: u64,
     pub rng: Rng,
-    /// The episode in progress: true state, its step count, return and length so far.
+    /// The episode in progress: true state (a model's), its step count, return and length so far.
     pub sim_state: Vec<f64>,
     pub sim_steps: usize,
+    /// For a Gymnasium env (whose state cannot be saved): the seed its episode began with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub episode_seed: Option<u64>,
     pub episode_return: f64,
     pub episode_length: u64,
     pub losses: LossSums,

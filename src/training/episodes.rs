@@ -1,6 +1,6 @@
 //! Evaluation episodes: run a policy from seeded resets and collect episode returns.
 
-use crate::env::{Env, Simulator};
+use crate::env::{Runner, World};
 use crate::rng::Rng;
 use crate::tanh_gaussian::to_env_action;
 
@@ -28,31 +28,30 @@ pub fn distinct_goals(goals: &[Option<usize>]) -> usize {
     seen.len()
 }
 
-/// `episodes` episodes of `policy` (obs → action on [-1, 1]); resets and transition noise come
-/// from `rng`, which the policy may also use to sample.
+/// `episodes` episodes of `policy` (obs → action on [-1, 1]) on `runner`; resets and transition
+/// noise come from `rng`, which the policy may also use to sample.
 pub fn run_episodes(
-    env: &Env,
+    env: &World,
+    runner: &mut Runner,
     episodes: usize,
     rng: &mut Rng,
     mut policy: impl FnMut(&[f64], &mut Rng) -> crate::Result<Vec<f32>>,
 ) -> crate::Result<Episodes> {
     let bounds = env.action_bounds();
-    let mut sim = Simulator::new(env.clone());
     let mut obs = vec![0.0; env.obs_dim()];
     let mut action = vec![0.0; env.action_dim()];
     let mut out = Episodes::default();
     for _ in 0..episodes {
-        sim.reset(rng, &mut obs);
+        runner.reset(rng, &mut obs)?;
         let (mut ret, mut len) = (0.0, 0);
         loop {
             let a = policy(&obs, rng)?;
             to_env_action(&bounds, &a, &mut action);
-            let t = sim.step(&action, rng, &mut obs);
+            let t = runner.step(&action, rng, &mut obs)?;
             ret += t.reward;
             len += 1;
             if t.terminated || t.truncated {
-                out.goals
-                    .push(t.terminated.then(|| env.goal_at(sim.state())).flatten());
+                out.goals.push(t.terminated.then(|| runner.goal()).flatten());
                 break;
             }
         }

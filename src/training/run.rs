@@ -18,7 +18,7 @@ use super::metrics::Metrics;
 use super::replay::{Replay, Sampled};
 use super::{Learner, Losses};
 use crate::config::Config;
-use crate::env::Simulator;
+use crate::env::Runner;
 use crate::error::{Error, Result};
 use crate::math::mean_std;
 use crate::rng::{self, Rng};
@@ -40,6 +40,12 @@ pub struct RunSummary {
     pub wall_seconds: f64,
     pub env_steps_per_second: f64,
     pub updates_per_second: f64,
+    /// Mean wall time of one training-env step as the loop sees it (a worker's round trip
+    /// included), this session.
+    pub env_seconds_per_step: f64,
+    /// For a Gymnasium env: the mean time inside the env's own `step` in Python.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub python_env_seconds_per_step: Option<f64>,
     pub final_eval_mean_return: f64,
     pub final_eval_std_return: f64,
     pub alpha: f64,
@@ -105,7 +111,8 @@ fn train_loop<L: Learner, F: FnOnce(&mut Rng) -> Result<L>>(
     let tc = &config.train;
     let (od, ad) = (env.obs_dim(), env.action_dim());
     let bounds = env.action_bounds();
-    let mut sim = Simulator::new(env.clone());
+    let mut runner = env.start("training env")?;
+    let mut eval_runner: Option<Runner> = None;
     let mut obs = vec![0.0; od];
     let mut next_obs = vec![0.0; od];
     let mut env_action = vec![0.0; ad];
@@ -116,7 +123,7 @@ fn train_loop<L: Learner, F: FnOnce(&mut Rng) -> Result<L>>(
             let mut st = r.state;
             let mut learner = r.learner;
             learner.set_parallel(parallel);
-            sim.restore(&st.sim_state, st.sim_steps, &mut obs);
+            resume_episode(&mut runner, &mut st, &env.label(), &mut obs)?;
             let replay = r
                 .replay
                 .unwrap_or_else(|| Replay::new(tc.buffer_size, od, ad));
@@ -128,7 +135,7 @@ fn train_loop<L: Learner, F: FnOnce(&mut Rng) -> Result<L>>(
             let mut rng = rng::seeded(config.seed);
             let mut learner = build(&mut rng)?;
             learner.set_parallel(parallel);
-            sim.reset(&mut rng, &mut obs);
+            runner.reset(&mut rng, &mut obs)?;
             let st = TrainState {
                 step: 0,
                 episodes: 0,
@@ -136,6 +143,7 @@ fn train_loop<L: Learner, F: FnOnce(&mut Rng) -> Result<L>>(
                 rng,
                 sim_state: Vec::new(),
                 sim_steps: 0,
+                episode_seed: None,
                 episode_return: 0.0,
                 episode_length: 0,
                 losses: LossSums::default(),
@@ -160,11 +168,16 @@ fn train_loop<L: Learner, F: FnOnce(&mut Rng) -> Result<L>>(
     let mut sampled = Sampled::default();
     let mut recent_return = f64::NAN;
 
-    let snapshot = |sim: &Simulator, st: &mut TrainState, started: &Instant| {
-        st.sim_state = sim.state().to_vec();
-        st.sim_steps = sim.steps();
+    let snapshot = |runner: &Runner, st: &mut TrainState, started: &Instant| {
+        st.sim_state = runner.state().map(<[f64]>::to_vec).unwrap_or_default();
+        st.sim_steps = runner.steps();
+        st.episode_seed = runner.episode_seed();
         st.wall_seconds = wall(started);
     };
+    // A periodic checkpoint that waits for the episode's end (a Gymnasium env's mid-episode
+    // state cannot be saved).
+    let mut checkpoint_due = false;
+    let mut env_seconds = 0.0;
 
     while st.step < tc.total_steps {
         // Act: uniform on [-1, 1] before learning starts, then sampled from the policy.
@@ -176,7 +189,9 @@ fn train_loop<L: Learner, F: FnOnce(&mut Rng) -> Result<L>>(
             learner.sample_action(&obs, &mut st.rng)
         };
         to_env_action(&bounds, &action, &mut env_action);
-        let t = sim.step(&env_action, &mut st.rng, &mut next_obs);
+        let stepped = Instant::now();
+        let t = runner.step(&env_action, &mut st.rng, &mut next_obs)?;
+        env_seconds += stepped.elapsed().as_secs_f64();
         replay.push(
             &obs,
             &action,
@@ -218,7 +233,7 @@ fn train_loop<L: Learner, F: FnOnce(&mut Rng) -> Result<L>>(
             st.episode_return = 0.0;
             st.episode_length = 0;
             st.losses = LossSums::default();
-            sim.reset(&mut st.rng, &mut obs);
+            runner.reset(&mut st.rng, &mut obs)?;
         }
 
         // Learn: SB3 trains once more than `learning_starts` steps have been collected.
@@ -258,11 +273,13 @@ fn train_loop<L: Learner, F: FnOnce(&mut Rng) -> Result<L>>(
                 &mut st,
                 &mut metrics,
                 wall(&started),
+                &mut eval_runner,
             )?);
         }
-        if tc.checkpoint_every > 0 && st.step % tc.checkpoint_every == 0 && st.step < tc.total_steps
-        {
-            snapshot(&sim, &mut st, &started);
+        checkpoint_due |= tc.checkpoint_every > 0 && st.step % tc.checkpoint_every == 0;
+        if checkpoint_due && st.step < tc.total_steps && runner.can_checkpoint() {
+            checkpoint_due = false;
+            snapshot(&runner, &mut st, &started);
             let dir = checkpoint_dir(run_dir, st.step);
             checkpoint::save(
                 &dir,
@@ -277,7 +294,7 @@ fn train_loop<L: Learner, F: FnOnce(&mut Rng) -> Result<L>>(
             bar.set_message(format!("return {recent_return:.1}  α {:.3}", st.alpha));
         }
         if INTERRUPTED.load(Ordering::SeqCst) {
-            snapshot(&sim, &mut st, &started);
+            snapshot(&runner, &mut st, &started);
             let dir = checkpoint_dir(run_dir, st.step);
             checkpoint::save(&dir, config, &learner, &st, Some(&replay))?;
             return Err(Error::Interrupted {
@@ -289,9 +306,16 @@ fn train_loop<L: Learner, F: FnOnce(&mut Rng) -> Result<L>>(
 
     let (_, mean, std) = match last_eval {
         Some(e) if e.0 == st.step => e,
-        _ => evaluate_into(config, &mut learner, &mut st, &mut metrics, wall(&started))?,
+        _ => evaluate_into(
+            config,
+            &mut learner,
+            &mut st,
+            &mut metrics,
+            wall(&started),
+            &mut eval_runner,
+        )?,
     };
-    snapshot(&sim, &mut st, &started);
+    snapshot(&runner, &mut st, &started);
     let final_dir = run_dir.join("final");
     checkpoint::save(
         &final_dir,
@@ -302,6 +326,10 @@ fn train_loop<L: Learner, F: FnOnce(&mut Rng) -> Result<L>>(
     )?;
     bar.finish_and_clear();
     let session = started.elapsed().as_secs_f64().max(1e-9);
+    let session_steps = (st.step - start_step).max(1) as f64;
+    let python_env_seconds_per_step = runner
+        .python_step_time()
+        .map(|(steps, seconds)| seconds / steps.max(1) as f64);
     Ok(RunSummary {
         seed: config.seed,
         steps: st.step,
@@ -310,12 +338,37 @@ fn train_loop<L: Learner, F: FnOnce(&mut Rng) -> Result<L>>(
         wall_seconds: st.wall_seconds,
         env_steps_per_second: (st.step - start_step) as f64 / session,
         updates_per_second: (st.updates - start_updates) as f64 / session,
+        env_seconds_per_step: env_seconds / session_steps,
+        python_env_seconds_per_step,
         final_eval_mean_return: mean,
         final_eval_std_return: std,
         alpha: st.alpha,
         checkpoint: final_dir,
         run_dir: run_dir.to_path_buf(),
     })
+}
+
+/// Continues the episode a checkpoint was taken in: a model from its saved state; a Gymnasium
+/// env, whose state cannot be saved, from the seed of an episode that had not yet stepped, and
+/// otherwise (a checkpoint taken on Ctrl-C or at the end of the run) with a new episode, saying
+/// so.
+fn resume_episode(runner: &mut Runner, st: &mut TrainState, env: &str, obs: &mut [f64]) -> Result<()> {
+    if let Runner::Model(sim) = runner {
+        sim.restore(&st.sim_state, st.sim_steps, obs);
+        return Ok(());
+    }
+    match st.episode_seed {
+        Some(seed) if st.sim_steps == 0 => runner.reset_seeded(seed, obs),
+        _ => {
+            eprintln!(
+                "note: the checkpoint was taken {} steps into an episode of {env}, whose state cannot be restored: that episode is dropped and a new one begins",
+                st.sim_steps
+            );
+            st.episode_return = 0.0;
+            st.episode_length = 0;
+            runner.reset(&mut st.rng, obs)
+        }
+    }
 }
 
 fn checkpoint_dir(run_dir: &Path, step: u64) -> PathBuf {
@@ -330,11 +383,17 @@ fn evaluate_into(
     st: &mut TrainState,
     metrics: &mut Metrics,
     wall: f64,
+    runner: &mut Option<Runner>,
 ) -> Result<(u64, f64, f64)> {
     let (step, episodes) = (st.step, st.episodes);
     let mut rng: Rng = rng::derived(config.seed, EVAL_TAG, step);
+    let runner = match runner {
+        Some(r) => r,
+        None => runner.insert(config.env.start("evaluation env")?),
+    };
     let run = run_episodes(
         &config.env,
+        runner,
         config.train.eval_episodes,
         &mut rng,
         |obs, rng| Ok(learner.eval_action(obs, rng)),
