@@ -13,7 +13,7 @@ use crate::error::{Error, Result};
 #[derive(Debug, Clone, PartialEq)]
 pub enum World {
     Model(Env),
-    Gymnasium(Gymnasium),
+    Gymnasium(Box<Gymnasium>),
 }
 
 impl World {
@@ -32,7 +32,7 @@ impl World {
             ));
         }
         let spec: GymnasiumSpec = super::deserialize(rest)?;
-        spec.resolve().map(World::Gymnasium)
+        spec.resolve().map(|g| World::Gymnasium(Box::new(g)))
     }
 
     /// The fully resolved env table: what a run dir records.
@@ -110,21 +110,23 @@ impl World {
     pub fn start(&self, role: &str) -> Result<Runner> {
         Ok(match self {
             World::Model(env) => Runner::Model(Simulator::new(env.clone())),
-            World::Gymnasium(g) => Runner::Gymnasium(Box::new(WorkerRunner {
+            World::Gymnasium(g) => Runner::Gymnasium(WorkerRunner {
                 worker: g.start()?,
                 name: format!("{} ({role})", g.label()),
                 steps: 0,
                 seed: None,
                 obs_dim: g.obs_dim(),
-            })),
+            }),
         })
     }
 }
 
-/// Episodes of a [`World`]: a [`Simulator`] of a model, or a Gymnasium worker.
+/// Episodes of a [`World`]: a [`Simulator`] of a model, or a Gymnasium worker. The simulator
+/// stays inline: it is what the training loop steps.
+#[allow(clippy::large_enum_variant)]
 pub enum Runner {
     Model(Simulator),
-    Gymnasium(Box<WorkerRunner>),
+    Gymnasium(WorkerRunner),
 }
 
 /// A worker with the step count of its episode and the seed that started it.
@@ -137,11 +139,20 @@ pub struct WorkerRunner {
 }
 
 impl WorkerRunner {
+    /// A failed request as the run's error: the env's own exception with the tail of the
+    /// worker's stderr (where its traceback went), or what became of a lost worker.
     fn failed(&self, f: Failure) -> Error {
         Error::Worker {
             env: self.name.clone(),
             message: match f {
-                Failure::Refused { message, .. } => message,
+                Failure::Refused { message, .. } => {
+                    // The traceback is written before the answer; let the drain catch up.
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                    match self.worker.stderr_tail(12) {
+                        tail if tail.is_empty() => message,
+                        tail => format!("{message}; its stderr ends:\n{tail}"),
+                    }
+                }
                 Failure::Lost(message) => message,
             },
         }
@@ -206,7 +217,12 @@ impl Runner {
 
     /// Applies `action` (env units) and writes the next observation.
     #[inline]
-    pub fn step(&mut self, action: &[f64], rng: &mut impl Rng, obs: &mut [f64]) -> Result<Transition> {
+    pub fn step(
+        &mut self,
+        action: &[f64],
+        rng: &mut impl Rng,
+        obs: &mut [f64],
+    ) -> Result<Transition> {
         match self {
             Runner::Model(sim) => Ok(sim.step(action, rng, obs)),
             Runner::Gymnasium(w) => {

@@ -51,7 +51,8 @@ pub fn run_episodes(
             ret += t.reward;
             len += 1;
             if t.terminated || t.truncated {
-                out.goals.push(t.terminated.then(|| runner.goal()).flatten());
+                out.goals
+                    .push(t.terminated.then(|| runner.goal()).flatten());
                 break;
             }
         }

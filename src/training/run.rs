@@ -352,7 +352,12 @@ fn train_loop<L: Learner, F: FnOnce(&mut Rng) -> Result<L>>(
 /// env, whose state cannot be saved, from the seed of an episode that had not yet stepped, and
 /// otherwise (a checkpoint taken on Ctrl-C or at the end of the run) with a new episode, saying
 /// so.
-fn resume_episode(runner: &mut Runner, st: &mut TrainState, env: &str, obs: &mut [f64]) -> Result<()> {
+fn resume_episode(
+    runner: &mut Runner,
+    st: &mut TrainState,
+    env: &str,
+    obs: &mut [f64],
+) -> Result<()> {
     if let Runner::Model(sim) = runner {
         sim.restore(&st.sim_state, st.sim_steps, obs);
         return Ok(());

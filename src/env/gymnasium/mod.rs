@@ -88,7 +88,10 @@ impl GymnasiumSpec {
     /// Checks the keys a user wrote (no worker is started).
     pub fn check(&self) -> Checked<()> {
         if self.id.trim().is_empty() {
-            return Err(Invalid::new("id", "is empty: name a registered env, e.g. \"HalfCheetah-v5\""));
+            return Err(Invalid::new(
+                "id",
+                "is empty: name a registered env, e.g. \"HalfCheetah-v5\"",
+            ));
         }
         if self.python.as_ref().is_some_and(|p| p.trim().is_empty()) {
             return Err(Invalid::new("python", "is empty: name an interpreter"));
@@ -96,7 +99,9 @@ impl GymnasiumSpec {
         for (i, m) in self.imports.iter().enumerate() {
             let ok = !m.is_empty()
                 && m.split('.').all(|part| {
-                    part.chars().next().is_some_and(|c| c.is_alphabetic() || c == '_')
+                    part.chars()
+                        .next()
+                        .is_some_and(|c| c.is_alphabetic() || c == '_')
                         && part.chars().all(|c| c.is_alphanumeric() || c == '_')
                 });
             if !ok {
@@ -115,7 +120,11 @@ impl GymnasiumSpec {
     pub fn interpreter(&self) -> String {
         self.python
             .clone()
-            .or_else(|| std::env::var("MAXENT_PYTHON").ok().filter(|p| !p.is_empty()))
+            .or_else(|| {
+                std::env::var("MAXENT_PYTHON")
+                    .ok()
+                    .filter(|p| !p.is_empty())
+            })
             .unwrap_or_else(|| "python3".into())
     }
 
@@ -213,12 +222,25 @@ fn kwargs_json(kwargs: &toml::Table) -> Checked<serde_json::Value> {
         Ok(match v {
             toml::Value::String(s) => J::String(s.clone()),
             toml::Value::Integer(i) => J::from(*i),
-            toml::Value::Float(f) => serde_json::Number::from_f64(*f).map(J::Number).ok_or_else(
-                || Invalid::new(key, format!("{} cannot be passed to Python as JSON", crate::check::number(*f))),
-            )?,
+            toml::Value::Float(f) => {
+                serde_json::Number::from_f64(*f)
+                    .map(J::Number)
+                    .ok_or_else(|| {
+                        Invalid::new(
+                            key,
+                            format!(
+                                "{} cannot be passed to Python as JSON",
+                                crate::check::number(*f)
+                            ),
+                        )
+                    })?
+            }
             toml::Value::Boolean(b) => J::Bool(*b),
             toml::Value::Datetime(d) => {
-                return Err(Invalid::new(key, format!("{d} is a date, not a value gymnasium.make takes")));
+                return Err(Invalid::new(
+                    key,
+                    format!("{d} is a date, not a value gymnasium.make takes"),
+                ));
             }
             toml::Value::Array(items) => J::Array(
                 items

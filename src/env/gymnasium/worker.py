@@ -26,6 +26,7 @@ import signal
 import struct
 import sys
 import time
+import traceback
 
 
 def read_exact(stream, n):
@@ -170,6 +171,7 @@ def serve(inp, out, env, np, description):
         except Fail as e:
             send_text(out, b"E", f"{e.key}\t{e.message}")
         except BaseException as e:
+            traceback.print_exc()
             send_text(out, b"E", f"step\t{one_line(e)}")
 
 
