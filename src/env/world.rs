@@ -241,6 +241,40 @@ impl Runner {
         }
     }
 
+    /// Whether a step can run in the background ([`Runner::start_step`]): a worker's env steps in
+    /// its own process; a model's step is cheaper than the hand-off.
+    pub fn steps_in_background(&self) -> bool {
+        matches!(self, Runner::Gymnasium(_))
+    }
+
+    /// Sends `action` (env units) to a worker, whose env steps while the caller goes on.
+    pub fn start_step(&mut self, action: &[f64]) -> Result<()> {
+        match self {
+            Runner::Model(_) => unreachable!("a model steps in the foreground"),
+            Runner::Gymnasium(w) => w.worker.send_step(action).map_err(|f| w.failed(f)),
+        }
+    }
+
+    /// The transition of the step [`Runner::start_step`] began, the next observation into `obs`.
+    pub fn finish_step(&mut self, obs: &mut [f64]) -> Result<Transition> {
+        match self {
+            Runner::Model(_) => unreachable!("a model steps in the foreground"),
+            Runner::Gymnasium(w) => {
+                let n = w.obs_dim;
+                let (reward, terminated, truncated) = w
+                    .worker
+                    .receive_step(&mut obs[..n])
+                    .map_err(|f| w.failed(f))?;
+                w.steps += 1;
+                Ok(Transition {
+                    reward,
+                    terminated,
+                    truncated,
+                })
+            }
+        }
+    }
+
     /// Steps taken since the episode began.
     pub fn steps(&self) -> usize {
         match self {

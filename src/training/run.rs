@@ -40,8 +40,8 @@ pub struct RunSummary {
     pub wall_seconds: f64,
     pub env_steps_per_second: f64,
     pub updates_per_second: f64,
-    /// Mean wall time of one training-env step as the loop sees it (a worker's round trip
-    /// included), this session.
+    /// Mean wall time the loop spent on one training-env step, this session: a model's step; for
+    /// a worker, the wait for its answer after the step's updates ran beside it.
     pub env_seconds_per_step: f64,
     /// For a Gymnasium env: the mean time inside the env's own `step` in Python.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -178,6 +178,7 @@ fn train_loop<L: Learner, F: FnOnce(&mut Rng) -> Result<L>>(
     // state cannot be saved).
     let mut checkpoint_due = false;
     let mut env_seconds = 0.0;
+    let overlap = runner.steps_in_background();
 
     while st.step < tc.total_steps {
         // Act: uniform on [-1, 1] before learning starts, then sampled from the policy.
@@ -189,9 +190,29 @@ fn train_loop<L: Learner, F: FnOnce(&mut Rng) -> Result<L>>(
             learner.sample_action(&obs, &mut st.rng)
         };
         to_env_action(&bounds, &action, &mut env_action);
-        let stepped = Instant::now();
-        let t = runner.step(&env_action, &mut st.rng, &mut next_obs)?;
-        env_seconds += stepped.elapsed().as_secs_f64();
+        // A worker's env steps while this step's updates run (they sample the transitions
+        // before it); a model steps first, then the updates see its transition too (SB3's order).
+        let t = if overlap {
+            runner.start_step(&env_action)?;
+            let collected = st.step + 1;
+            learn(
+                &mut learner,
+                &replay,
+                &mut st,
+                config,
+                &mut sampled,
+                collected,
+            )?;
+            let waited = Instant::now();
+            let t = runner.finish_step(&mut next_obs)?;
+            env_seconds += waited.elapsed().as_secs_f64();
+            t
+        } else {
+            let stepped = Instant::now();
+            let t = runner.step(&env_action, &mut st.rng, &mut next_obs)?;
+            env_seconds += stepped.elapsed().as_secs_f64();
+            t
+        };
         replay.push(
             &obs,
             &action,
@@ -236,34 +257,16 @@ fn train_loop<L: Learner, F: FnOnce(&mut Rng) -> Result<L>>(
             runner.reset(&mut st.rng, &mut obs)?;
         }
 
-        // Learn: SB3 trains once more than `learning_starts` steps have been collected.
-        if st.step > tc.learning_starts && replay.len >= tc.batch_size {
-            for _ in 0..tc.updates_per_step {
-                replay.sample(&mut st.rng, tc.batch_size, &mut sampled);
-                let l: Losses = learner.update(&sampled.batch(), &mut st.rng);
-                for (what, v) in [
-                    ("critic loss", l.critic),
-                    ("actor loss", l.actor),
-                    ("temperature loss", l.alpha),
-                ] {
-                    if !v.is_finite() {
-                        return Err(Error::Diverged {
-                            step: st.step,
-                            what: what.into(),
-                            value: v,
-                        });
-                    }
-                }
-                st.updates += 1;
-                st.alpha = learner.alpha();
-                st.losses.count += 1;
-                st.losses.critic += l.critic;
-                st.losses.actor += l.actor;
-                st.losses.alpha += l.alpha;
-                if let Some(h) = l.entropy {
-                    *st.losses.entropy.get_or_insert(0.0) += h;
-                }
-            }
+        if !overlap {
+            let collected = st.step;
+            learn(
+                &mut learner,
+                &replay,
+                &mut st,
+                config,
+                &mut sampled,
+                collected,
+            )?;
         }
 
         if tc.eval_every > 0 && st.step % tc.eval_every == 0 {
@@ -346,6 +349,49 @@ fn train_loop<L: Learner, F: FnOnce(&mut Rng) -> Result<L>>(
         checkpoint: final_dir,
         run_dir: run_dir.to_path_buf(),
     })
+}
+
+/// The updates of one step, once `collected` steps have been collected: SB3 trains once more than
+/// `learning_starts` have been.
+fn learn<L: Learner>(
+    learner: &mut L,
+    replay: &Replay,
+    st: &mut TrainState,
+    config: &Config,
+    sampled: &mut Sampled,
+    collected: u64,
+) -> Result<()> {
+    let tc = &config.train;
+    if collected <= tc.learning_starts || replay.len < tc.batch_size {
+        return Ok(());
+    }
+    for _ in 0..tc.updates_per_step {
+        replay.sample(&mut st.rng, tc.batch_size, sampled);
+        let l: Losses = learner.update(&sampled.batch(), &mut st.rng);
+        for (what, v) in [
+            ("critic loss", l.critic),
+            ("actor loss", l.actor),
+            ("temperature loss", l.alpha),
+        ] {
+            if !v.is_finite() {
+                return Err(Error::Diverged {
+                    step: collected,
+                    what: what.into(),
+                    value: v,
+                });
+            }
+        }
+        st.updates += 1;
+        st.alpha = learner.alpha();
+        st.losses.count += 1;
+        st.losses.critic += l.critic;
+        st.losses.actor += l.actor;
+        st.losses.alpha += l.alpha;
+        if let Some(h) = l.entropy {
+            *st.losses.entropy.get_or_insert(0.0) += h;
+        }
+    }
+    Ok(())
 }
 
 /// Continues the episode a checkpoint was taken in: a model from its saved state; a Gymnasium

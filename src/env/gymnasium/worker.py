@@ -29,14 +29,20 @@ import time
 import traceback
 
 
-def read_exact(stream, n):
-    data = bytearray()
-    while len(data) < n:
-        chunk = stream.read(n - len(data))
-        if not chunk:
+def read_frame(fd, buf, n):
+    """`buf` (what one read gave) completed to at least `n` bytes."""
+    while len(buf) < n:
+        more = os.read(fd, 65536)
+        if not more:
             raise EOFError
-        data += chunk
-    return bytes(data)
+        buf += more
+    return buf
+
+
+def write_all(fd, data):
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
 
 
 def one_line(error):
@@ -51,13 +57,9 @@ class Fail(Exception):
         self.message = message
 
 
-def send(out, tag, payload=b""):
-    out.write(tag + payload)
-
-
-def send_text(out, tag, text):
+def send_text(fd, tag, text):
     data = text.encode("utf-8", "replace")
-    send(out, tag, struct.pack("<I", len(data)) + data)
+    write_all(fd, tag + struct.pack("<I", len(data)) + data)
 
 
 def make(spec):
@@ -106,7 +108,7 @@ def make(spec):
 
 
 def observation(np, obs, dim):
-    flat = np.asarray(obs, dtype="<f8").reshape(-1)
+    flat = np.asarray(obs, dtype="<f8")
     if flat.size != dim:
         raise Fail("id", f"returned an observation of {flat.size} values, its space has {dim}")
     return flat.tobytes()
@@ -132,54 +134,64 @@ def set_state(np, env, values):
     return base._get_obs()
 
 
-def serve(inp, out, env, np, description):
+def serve(fd_in, fd_out, env, np, description):
+    """Answers requests until the input ends. A request arrives whole in one read (the binary
+    writes each in one call, the size of a pipe's atomic write for any action of up to 500
+    components), and is completed by further reads if not."""
     obs_dim = description["observation_dim"]
     act_space = env.action_space
-    act_dim = int(np.prod(act_space.shape))
+    act_dtype, act_shape = act_space.dtype, act_space.shape
+    act_dim = int(np.prod(act_shape))
+    step_frame = 1 + 8 * act_dim
+    head = struct.Struct("<cdBB")
     steps, seconds = 0, 0.0
     while True:
         try:
-            op = inp.read(1)
+            buf = os.read(fd_in, 65536)
         except OSError:
             return
-        if op in (b"", b"Q"):
+        if not buf or buf[:1] == b"Q":
             return
+        op = buf[:1]
         try:
-            if op == b"R":
-                seeded, seed = struct.unpack("<BQ", read_exact(inp, 9))
-                obs, _ = env.reset(seed=int(seed) if seeded else None)
-                send(out, b"O", observation(np, obs, obs_dim))
-            elif op == b"S":
-                raw = np.frombuffer(read_exact(inp, 8 * act_dim), dtype="<f8")
-                action = raw.astype(act_space.dtype).reshape(act_space.shape)
+            if op == b"S":
+                buf = read_frame(fd_in, buf, step_frame)
+                raw = np.frombuffer(buf, dtype="<f8", count=act_dim, offset=1)
+                action = raw.astype(act_dtype).reshape(act_shape)
                 started = time.perf_counter()
                 obs, reward, terminated, truncated, _ = env.step(action)
                 seconds += time.perf_counter() - started
                 steps += 1
-                head = struct.pack("<dBB", float(reward), bool(terminated), bool(truncated))
-                send(out, b"T", head + observation(np, obs, obs_dim))
+                reply = head.pack(b"T", float(reward), bool(terminated), bool(truncated))
+                write_all(fd_out, reply + observation(np, obs, obs_dim))
+            elif op == b"R":
+                buf = read_frame(fd_in, buf, 10)
+                seeded, seed = struct.unpack_from("<BQ", buf, 1)
+                obs, _ = env.reset(seed=int(seed) if seeded else None)
+                write_all(fd_out, b"O" + observation(np, obs, obs_dim))
             elif op == b"X":
-                (n,) = struct.unpack("<I", read_exact(inp, 4))
-                values = np.frombuffer(read_exact(inp, 8 * n), dtype="<f8")
-                send(out, b"O", observation(np, set_state(np, env, values), obs_dim))
+                buf = read_frame(fd_in, buf, 5)
+                (n,) = struct.unpack_from("<I", buf, 1)
+                buf = read_frame(fd_in, buf, 5 + 8 * n)
+                values = np.frombuffer(buf, dtype="<f8", count=n, offset=5)
+                write_all(fd_out, b"O" + observation(np, set_state(np, env, values), obs_dim))
             elif op == b"P":
-                send(out, b"P", struct.pack("<Qd", steps, seconds))
+                write_all(fd_out, b"P" + struct.pack("<Qd", steps, seconds))
             else:
                 raise Fail("protocol", f"unknown request {op!r}")
         except EOFError:
             return
         except Fail as e:
-            send_text(out, b"E", f"{e.key}\t{e.message}")
+            send_text(fd_out, b"E", f"{e.key}\t{e.message}")
         except BaseException as e:
             traceback.print_exc()
-            send_text(out, b"E", f"step\t{one_line(e)}")
+            send_text(fd_out, b"E", f"step\t{one_line(e)}")
 
 
 def main():
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    inp = os.fdopen(os.dup(0), "rb", buffering=0)
-    out = os.fdopen(os.dup(1), "wb", buffering=0)
+    fd_in, fd_out = os.dup(0), os.dup(1)
     null = os.open(os.devnull, os.O_RDONLY)
     os.dup2(null, 0)
     os.close(null)
@@ -188,10 +200,10 @@ def main():
     try:
         env, np, description = make(spec)
     except Fail as e:
-        send_text(out, b"E", f"{e.key}\t{e.message}")
+        send_text(fd_out, b"E", f"{e.key}\t{e.message}")
         return
-    send_text(out, b"D", json.dumps(description))
-    serve(inp, out, env, np, description)
+    send_text(fd_out, b"D", json.dumps(description))
+    serve(fd_in, fd_out, env, np, description)
     env.close()
 
 

@@ -128,6 +128,13 @@ impl Worker {
 
     /// Steps with `action` (env units) into `obs`: the reward, `terminated`, `truncated`.
     pub fn step(&mut self, action: &[f64], obs: &mut [f64]) -> Result<(f64, bool, bool), Failure> {
+        self.send_step(action)?;
+        self.receive_step(obs)
+    }
+
+    /// Sends a step request: the env steps while the caller goes on, until
+    /// [`Worker::receive_step`].
+    pub fn send_step(&mut self, action: &[f64]) -> Result<(), Failure> {
         debug_assert_eq!(action.len(), self.act_dim);
         self.frame.clear();
         self.frame.push(b'S');
@@ -136,7 +143,11 @@ impl Worker {
         let request = std::mem::take(&mut self.frame);
         let sent = self.send(&request);
         self.frame = request;
-        sent?;
+        sent
+    }
+
+    /// The answer to the step request sent last, its observation into `obs`.
+    pub fn receive_step(&mut self, obs: &mut [f64]) -> Result<(f64, bool, bool), Failure> {
         match self.tag()? {
             b'T' => {
                 let mut head = [0u8; 10];
