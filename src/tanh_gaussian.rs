@@ -70,9 +70,7 @@ pub fn to_env_action(bounds: &[Interval], x: &[f32], out: &mut [f64]) {
 }
 
 /// `Σ log half_width`: what the scaling from [-1, 1] onto the box adds to `−log π`.
-pub fn log_scale(bounds: &[Interval]) -> f64 {
-    bounds.iter().map(|b| (b.width() / 2.0).ln()).sum()
-}
+pub use crate::env::log_half_widths as log_scale;
 
 /// One draw: the pre-tanh sample, the env action and `log π` of it in env units.
 #[derive(Debug, Clone, PartialEq)]

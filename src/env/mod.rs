@@ -63,6 +63,11 @@ impl Interval {
     }
 }
 
+/// `Σ log half_width` over an action box: what scaling [-1, 1] onto it adds to `−log π`.
+pub fn log_half_widths(bounds: &[Interval]) -> f64 {
+    bounds.iter().map(|b| (b.width() / 2.0).ln()).sum()
+}
+
 /// One state dimension as the exact solver grids it: bounded `[lo, hi]`, or periodic with
 /// period `hi − lo`.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -177,10 +182,7 @@ impl Env {
     /// `Σ log half_width` over the action box: the log-Jacobian of scaling [-1, 1] onto it, which
     /// a policy on [-1, 1] adds to report densities and entropies in env units (DESIGN §1).
     pub fn log_action_scale(&self) -> f64 {
-        self.action_bounds()
-            .iter()
-            .map(|b| (b.width() / 2.0).ln())
-            .sum()
+        log_half_widths(&self.action_bounds())
     }
 
     /// The state box the exact solver grids, with periodic dimensions marked.

@@ -81,7 +81,7 @@ impl World {
 
     /// `Σ log half_width` over the action box (see [`Env::log_action_scale`]).
     pub fn log_action_scale(&self) -> f64 {
-        crate::tanh_gaussian::log_scale(&self.action_bounds())
+        super::log_half_widths(&self.action_bounds())
     }
 
     /// The time limit of an episode.
@@ -225,18 +225,9 @@ impl Runner {
     ) -> Result<Transition> {
         match self {
             Runner::Model(sim) => Ok(sim.step(action, rng, obs)),
-            Runner::Gymnasium(w) => {
-                let n = w.obs_dim;
-                let (reward, terminated, truncated) = w
-                    .worker
-                    .step(action, &mut obs[..n])
-                    .map_err(|f| w.failed(f))?;
-                w.steps += 1;
-                Ok(Transition {
-                    reward,
-                    terminated,
-                    truncated,
-                })
+            Runner::Gymnasium(_) => {
+                self.start_step(action)?;
+                self.finish_step(obs)
             }
         }
     }

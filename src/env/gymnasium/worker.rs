@@ -126,12 +126,6 @@ impl Worker {
         self.expect_observation(obs)
     }
 
-    /// Steps with `action` (env units) into `obs`: the reward, `terminated`, `truncated`.
-    pub fn step(&mut self, action: &[f64], obs: &mut [f64]) -> Result<(f64, bool, bool), Failure> {
-        self.send_step(action)?;
-        self.receive_step(obs)
-    }
-
     /// Sends a step request: the env steps while the caller goes on, until
     /// [`Worker::receive_step`].
     pub fn send_step(&mut self, action: &[f64]) -> Result<(), Failure> {
