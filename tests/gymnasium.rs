@@ -14,24 +14,8 @@ use std::process::Command;
 
 use util::{Dir, repo};
 
-/// The interpreter the tests run Gymnasium with, if it has gymnasium and mujoco.
 fn python() -> Option<String> {
-    let python = std::env::var("MAXENT_PYTHON").unwrap_or_else(|_| "python3".into());
-    let ok = Command::new(&python)
-        .args(["-c", "import gymnasium, mujoco"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !ok {
-        assert!(
-            std::env::var_os("MAXENT_REQUIRE_GYMNASIUM").is_none(),
-            "MAXENT_REQUIRE_GYMNASIUM is set but {python} cannot import gymnasium and mujoco"
-        );
-        eprintln!(
-            "skipped: {python} cannot import gymnasium and mujoco (set MAXENT_PYTHON; CI makes one in .ci/run)"
-        );
-        return None;
-    }
-    Some(python)
+    util::gymnasium_python()
 }
 
 /// Runs a Python program with `args`, returning its stdout.
@@ -268,17 +252,7 @@ fn test_envs(dir: &Dir) {
 
 /// `maxent` with the test envs importable.
 fn maxent_with_envs(dir: &Dir, args: &[&str]) -> util::Run {
-    let out = Command::new(env!("CARGO_BIN_EXE_maxent"))
-        .args(args)
-        .env("PYTHONPATH", dir.path())
-        .current_dir(dir.path())
-        .output()
-        .unwrap();
-    util::Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+    dir.maxent_env(args, &[("PYTHONPATH", dir.path())])
 }
 
 #[test]
@@ -609,4 +583,64 @@ fn sql_trains_on_a_gymnasium_env() {
         ])
         .json();
     assert_eq!(eval["stochastic"], true);
+}
+
+/// A tiny SAC on Gymnasium's Pendulum-v1: 16×16 networks, 1 000 steps.
+const TINY_GYM: &[&str] = &[
+    "--set",
+    "env=\"gymnasium:Pendulum-v1\"",
+    "--set",
+    "train.total_steps=1000",
+    "--set",
+    "train.learning_starts=100",
+    "--set",
+    "train.batch_size=32",
+    "--set",
+    "train.eval_every=500",
+    "--set",
+    "train.eval_episodes=2",
+    "--set",
+    "train.checkpoint_every=500",
+    "--set",
+    "agent.hidden=[16,16]",
+];
+
+/// A local sweep of a Gymnasium env, two cells run two at a time: each run is the run `train`
+/// makes alone with the same settings, number for number, and `report` reads them.
+#[test]
+fn a_sweep_of_a_gymnasium_env_runs_each_cell_as_train_alone_does() {
+    if python().is_none() {
+        return;
+    }
+    let dir = Dir::new();
+    let config = repo("configs/pendulum.toml");
+    let mut args = vec!["sweep", "--config", &config, "--out", "sw"];
+    args.extend_from_slice(TINY_GYM);
+    args.extend_from_slice(&[
+        "--grid",
+        "agent.actor_lr=3e-4,1e-3",
+        "--local",
+        "--jobs",
+        "2",
+        "--json",
+    ]);
+    let swept = dir.maxent(&args).json();
+    assert_eq!(swept["trained"], 2, "{swept}");
+    for (cell, lr) in ["3e-4", "1e-3"].iter().enumerate() {
+        let lr = format!("agent.actor_lr={lr}");
+        let out = format!("alone{cell}");
+        let mut args = vec!["train", "--config", &config, "--out", &out, "--set", &lr];
+        args.extend_from_slice(TINY_GYM);
+        dir.maxent(&args).ok();
+        let metrics = dir.metrics(&out);
+        assert_eq!(
+            metrics.len(),
+            1 + 5 + 2,
+            "header, 5 episodes, evaluations at 500 and 1000"
+        );
+        assert_eq!(metrics, dir.metrics(&format!("sw/runs/cell{cell}-seed0")));
+    }
+    let report = dir.maxent(&["report", "sw", "--json"]).json();
+    assert_eq!(report["rows"].as_array().unwrap().len(), 2, "{report}");
+    assert_eq!(report["rows"][1]["seeds_finished"], 1);
 }

@@ -189,3 +189,64 @@ fn a_cancelled_task_resubmitted_ends_as_if_never_stopped() {
         );
     }
 }
+
+/// A sweep of a Gymnasium env (Pendulum-v1 through the worker) submitted as a job array: each
+/// task's run equals the same sweep's run `--local`, model and metrics. The tasks find the
+/// interpreter as `train` does (`MAXENT_PYTHON`, which `sbatch` passes on).
+#[test]
+fn a_submitted_gymnasium_sweep_equals_the_local_one() {
+    if !slurm_up() || util::gymnasium_python().is_none() {
+        return;
+    }
+    let dir = Dir::new();
+    let config = repo("configs/pendulum.toml");
+    let gym_sweep = |out: &str, backend: &[&str]| {
+        let mut args = vec![
+            "sweep",
+            "--config",
+            &config,
+            "--out",
+            out,
+            "--grid",
+            "agent.actor_lr=3e-4,1e-3",
+            "--set",
+            "env=\"gymnasium:Pendulum-v1\"",
+            "--set",
+            "train.total_steps=800",
+            "--set",
+            "train.learning_starts=100",
+            "--set",
+            "train.batch_size=32",
+            "--set",
+            "train.eval_every=400",
+            "--set",
+            "train.eval_episodes=2",
+            "--set",
+            "agent.hidden=[16,16]",
+            "--json",
+        ];
+        args.extend_from_slice(backend);
+        dir.maxent(&args).json()
+    };
+    gym_sweep("cluster", &["--slurm", "--submit", "--time", "00:10:00"]);
+    gym_sweep("here", &["--local"]);
+    wait_done(&dir, "cluster");
+    for cell in 0..2 {
+        let run = format!("runs/cell{cell}-seed0");
+        let model = |d: &str| {
+            std::fs::read(
+                dir.path()
+                    .join(d)
+                    .join(&run)
+                    .join("final/model.safetensors"),
+            )
+            .unwrap()
+        };
+        assert_eq!(model("cluster"), model("here"), "{run}");
+        assert_eq!(
+            dir.metrics(&format!("cluster/{run}")),
+            dir.metrics(&format!("here/{run}")),
+            "{run}"
+        );
+    }
+}

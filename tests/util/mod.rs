@@ -89,8 +89,14 @@ impl Dir {
     }
 
     pub fn maxent(&self, args: &[&str]) -> Run {
+        self.maxent_env(args, &[])
+    }
+
+    /// `maxent` with `vars` set in its environment.
+    pub fn maxent_env(&self, args: &[&str], vars: &[(&str, &Path)]) -> Run {
         let out: Output = Command::new(env!("CARGO_BIN_EXE_maxent"))
             .args(args)
+            .envs(vars.iter().copied())
             .current_dir(self.path())
             .output()
             .unwrap();
@@ -100,6 +106,28 @@ impl Dir {
             stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
         }
     }
+}
+
+/// The interpreter the Gymnasium tests run with (`MAXENT_PYTHON`, default `python3`), if it has
+/// gymnasium and mujoco. CI makes one (`.ci/run`) and sets `MAXENT_REQUIRE_GYMNASIUM`, so there a
+/// missing one fails; elsewhere the tests say so and skip.
+pub fn gymnasium_python() -> Option<String> {
+    let python = std::env::var("MAXENT_PYTHON").unwrap_or_else(|_| "python3".into());
+    let ok = Command::new(&python)
+        .args(["-c", "import gymnasium, mujoco"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !ok {
+        assert!(
+            std::env::var_os("MAXENT_REQUIRE_GYMNASIUM").is_none(),
+            "MAXENT_REQUIRE_GYMNASIUM is set but {python} cannot import gymnasium and mujoco"
+        );
+        eprintln!(
+            "skipped: {python} cannot import gymnasium and mujoco (set MAXENT_PYTHON; CI makes one in .ci/run)"
+        );
+        return None;
+    }
+    Some(python)
 }
 
 /// A file of the repository, by its path from the root.
