@@ -1,5 +1,7 @@
 //! One SAC update at the RL Zoo's Pendulum-v1 sizes (256×256 networks, batch 256) on one thread
-//! and split over two, two independent updates at once, and one replay minibatch sample.
+//! and split over two, two independent updates at once, and one replay minibatch sample; and the
+//! split update at HalfCheetah-v5's sizes (17 observations, 6 actions), which tells the network's
+//! share of the gap between the two envs' training rates from the worker's.
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use maxent::Config;
@@ -11,21 +13,53 @@ fn setup() -> (Config, Replay) {
     maxent::process::init(); // as the `maxent` binary runs
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("configs/pendulum.toml");
     let config = Config::load(&path, &[]).unwrap();
+    (config, filled_replay(3, 1))
+}
+
+/// A replay buffer of 100 000 random transitions.
+fn filled_replay(obs_dim: usize, act_dim: usize) -> Replay {
     let mut rng = maxent::rng::seeded(0);
-    let mut replay = Replay::new(100_000, 3, 1);
+    let mut replay = Replay::new(100_000, obs_dim, act_dim);
     for _ in 0..100_000 {
-        let o: Vec<f64> = (0..3).map(|_| rng.random_range(-1.0..1.0)).collect();
-        let n: Vec<f64> = (0..3).map(|_| rng.random_range(-1.0..1.0)).collect();
-        replay.push(
-            &o,
-            &[rng.random_range(-1.0..1.0)],
-            rng.random_range(-16.0..0.0),
-            &n,
-            false,
-            false,
-        );
+        let o: Vec<f64> = (0..obs_dim).map(|_| rng.random_range(-1.0..1.0)).collect();
+        let n: Vec<f64> = (0..obs_dim).map(|_| rng.random_range(-1.0..1.0)).collect();
+        let a: Vec<f32> = (0..act_dim).map(|_| rng.random_range(-1.0..1.0)).collect();
+        replay.push(&o, &a, rng.random_range(-16.0..0.0), &n, false, false);
     }
-    (config, replay)
+    replay
+}
+
+/// The pendulum config as a run dir records it, with HalfCheetah-v5 for its env as the worker
+/// reported it (so no worker starts): 17 observations, 6 actions.
+fn halfcheetah() -> Config {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let pendulum = Config::load(&root.join("configs/pendulum.toml"), &[]).unwrap();
+    let mut table: toml::Table = toml::from_str(&pendulum.to_toml()).unwrap();
+    let env: toml::Table = toml::from_str(
+        r#"kind = "gymnasium"
+id = "HalfCheetah-v5"
+import = []
+timeout = 120.0
+[kwargs]
+[reported]
+gymnasium = "1.4.0"
+numpy = "2.4.6"
+python = "3.11.7"
+executable = "python3"
+env = "<TimeLimit<OrderEnforcing<PassiveEnvChecker<HalfCheetahEnv<HalfCheetah-v5>>>>>"
+observation_space = "Box(-inf, inf, (17,), float64)"
+observation_dim = 17
+action_space = "Box(-1.0, 1.0, (6,), float32)"
+action_low = [-1.0, -1.0, -1.0, -1.0, -1.0, -1.0]
+action_high = [1.0, 1.0, 1.0, 1.0, 1.0, 1.0]
+max_episode_steps = 1000"#,
+    )
+    .unwrap();
+    table.insert("env".into(), env.into());
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("config.toml");
+    std::fs::write(&path, toml::to_string(&table).unwrap()).unwrap();
+    Config::load_recorded(&path).unwrap()
 }
 
 /// The reference the update's figures are stated beside: one f32 product of 256×256×256 through
@@ -132,5 +166,46 @@ fn two_streams(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, product_256, bench, two_streams);
+/// The update at HalfCheetah-v5's sizes on one thread and split over two (compare with
+/// `sac_update_one_thread` and `sac_update_twin_threads`).
+fn halfcheetah_update(c: &mut Criterion) {
+    let config = halfcheetah();
+    let replay = filled_replay(17, 6);
+    let mut rng = maxent::rng::seeded(4);
+    let mut sampled = Sampled::default();
+    replay.sample(&mut rng, 256, &mut sampled);
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(2)
+        .build()
+        .unwrap();
+    for parallel in [false, true] {
+        let mut sac = Sac::new(&config, &mut rng);
+        sac.parallel = parallel;
+        let name = if parallel {
+            "sac_update_twin_threads_halfcheetah"
+        } else {
+            "sac_update_one_thread_halfcheetah"
+        };
+        c.bench_function(name, |b| {
+            b.iter_custom(|iters| {
+                let mut run = || {
+                    let start = std::time::Instant::now();
+                    for _ in 0..iters {
+                        std::hint::black_box(sac.update(&sampled.batch(), &mut rng));
+                    }
+                    start.elapsed()
+                };
+                if parallel { pool.install(run) } else { run() }
+            })
+        });
+    }
+}
+
+criterion_group!(
+    benches,
+    product_256,
+    bench,
+    two_streams,
+    halfcheetah_update
+);
 criterion_main!(benches);
