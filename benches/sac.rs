@@ -201,11 +201,5 @@ fn halfcheetah_update(c: &mut Criterion) {
     }
 }
 
-criterion_group!(
-    benches,
-    product_256,
-    bench,
-    two_streams,
-    halfcheetah_update
-);
+criterion_group!(benches, product_256, bench, two_streams, halfcheetah_update);
 criterion_main!(benches);

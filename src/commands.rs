@@ -11,7 +11,7 @@ use crate::math::mean_std;
 use crate::rng::Rng;
 use crate::sac::Sac;
 use crate::sql::Sql;
-use crate::training::episodes::run_episodes;
+use crate::training::episodes::{distinct_goals, run_episodes};
 use crate::training::memory::LearnerBytes;
 use crate::training::{Learner, Resume, RunSummary, Start, checkpoint, memory, train as train_run};
 
@@ -264,6 +264,39 @@ pub struct EvalReport {
     pub goals: Option<Vec<Option<usize>>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub goals_reached: Option<usize>,
+    /// For envs with goals: how many episodes ended at one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub episodes_at_goal: Option<usize>,
+    /// For the exact policy (`eval --exact`): the mean soft return
+    /// `Σ_t γ^t (r_t − α·log π*(a_t|s_t))` of the episodes, which estimates V* at their starts.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mean_soft_return: Option<f64>,
+}
+
+impl EvalReport {
+    fn new(
+        returns: Vec<f64>,
+        lengths: Vec<u64>,
+        goals: Option<Vec<Option<usize>>>,
+        stochastic: bool,
+        note: Option<&'static str>,
+    ) -> EvalReport {
+        let (mean_return, std_return) = mean_std(&returns);
+        let goals_reached = goals.as_deref().map(distinct_goals);
+        EvalReport {
+            mean_return,
+            std_return,
+            episodes: returns.len(),
+            returns,
+            lengths,
+            stochastic,
+            note,
+            episodes_at_goal: goals.as_ref().map(|g| g.iter().flatten().count()),
+            goals,
+            goals_reached,
+            mean_soft_return: None,
+        }
+    }
 }
 
 /// Runs a checkpoint's policy for seeded episodes (SAC's deterministic `tanh(μ)` unless
@@ -288,21 +321,58 @@ pub fn eval(
             false => policy.eval_action(obs, rng),
         })
     })?;
-    let (mean_return, std_return) = mean_std(&run.returns);
-    let has_goals = config.env.has_goals();
-    let goals_reached = has_goals.then(|| run.goals_reached());
     let forced = !stochastic && policy.evaluation_samples();
-    Ok(EvalReport {
-        mean_return,
-        std_return,
-        returns: run.returns,
-        lengths: run.lengths,
+    Ok(EvalReport::new(
+        run.returns,
+        run.lengths,
+        config.env.has_goals().then_some(run.goals),
+        stochastic || forced,
+        forced.then_some("sampled: soft Q-learning's policy has no mean action"),
+    ))
+}
+
+/// `eval --exact`: the exact MaxEnt-optimal policy of a solution for seeded episodes, acting as
+/// it does in `compare` (an action cell drawn with probability `π*(a|s)·Δa` by one step of
+/// lookahead at the true state, the action uniform within the cell), so always sampled.
+pub fn eval_exact(dir: &Path, episodes: Option<usize>, seed: u64) -> Result<EvalReport> {
+    use crate::objective::{ActionPrior, Horizon};
+    let solution = crate::exact::Solution::load(dir)?;
+    let config = &solution.config;
+    let episodes = episodes.unwrap_or(config.train.eval_episodes);
+    if episodes == 0 {
+        return Err(Error::argument("--episodes 0", "must be at least 1"));
+    }
+    if let Horizon::Finite(_) = config.objective.horizon {
+        return Err(Error::argument(
+            format!("--exact {}", dir.display()),
+            "a finite-horizon solution's policy changes with the step: eval --exact runs discounted solutions",
+        ));
+    }
+    let log_prior = match config.objective.action_prior {
+        ActionPrior::Lebesgue => 0.0,
+        ActionPrior::Uniform => {
+            -(solution.actions.log_cell_volume() + (solution.actions.len() as f64).ln())
+        }
+    };
+    let run = crate::compare::episodes::run(
+        &mut crate::compare::episodes::Actor::Exact(&solution),
+        &solution.env,
+        &solution.actions,
+        config.objective.gamma,
+        solution.alpha,
+        log_prior,
         episodes,
-        stochastic: stochastic || forced,
-        note: forced.then_some("sampled: soft Q-learning's policy has no mean action"),
-        goals: has_goals.then_some(run.goals),
-        goals_reached,
-    })
+        seed,
+    );
+    let mut report = EvalReport::new(
+        run.returns,
+        run.lengths,
+        solution.env.has_goals().then_some(run.goals),
+        true,
+        Some("sampled: the exact policy is a distribution over action cells"),
+    );
+    report.mean_soft_return = Some(run.soft);
+    Ok(report)
 }
 
 /// `rollout`: replays an actions file from a state, or from the reset seeded with `seed` (warning

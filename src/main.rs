@@ -46,10 +46,14 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Evaluate a checkpoint's policy: mean ± std return over seeded episodes.
+    /// Evaluate a checkpoint's policy, or a solution's exact policy: mean ± std return over
+    /// seeded episodes.
     Eval {
+        #[arg(long, required_unless_present = "exact", conflicts_with = "exact")]
+        checkpoint: Option<PathBuf>,
+        /// A solution dir: run its exact MaxEnt-optimal policy (sampled, as compare runs it).
         #[arg(long)]
-        checkpoint: PathBuf,
+        exact: Option<PathBuf>,
         /// Episodes (default: the config's train.eval_episodes).
         #[arg(long)]
         episodes: Option<usize>,
@@ -278,12 +282,17 @@ fn run(cli: Cli) -> Result<(), Error> {
         }
         Command::Eval {
             checkpoint,
+            exact,
             episodes,
             seed,
             stochastic,
             json,
         } => {
-            let r = commands::eval(&checkpoint, episodes, seed, stochastic)?;
+            let r = match (checkpoint, exact) {
+                (Some(dir), _) => commands::eval(&dir, episodes, seed, stochastic)?,
+                (None, Some(dir)) => commands::eval_exact(&dir, episodes, seed)?,
+                (None, None) => unreachable!("clap requires --checkpoint or --exact"),
+            };
             if json {
                 print_json(&r);
             } else {
@@ -293,7 +302,10 @@ fn run(cli: Cli) -> Result<(), Error> {
                     r.std_return,
                     r.episodes,
                     r.goals_reached
-                        .map_or(String::new(), |g| format!(", {g} distinct goals reached")),
+                        .zip(r.episodes_at_goal)
+                        .map_or(String::new(), |(g, n)| format!(
+                            ", {n} ended at a goal ({g} distinct)"
+                        )),
                     r.note.map_or(String::new(), |n| format!(" ({n})"))
                 );
             }

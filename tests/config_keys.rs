@@ -37,6 +37,7 @@ fn every_key_with_odd_values_is_refused_in_one_short_line() {
         "configs/pendulum.toml",
         "configs/multigoal_sql.toml",
         "configs/pendulum_fixed_alpha.toml",
+        "configs/mountain_car.toml",
     ] {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(config);
         let resolved: toml::Table = toml::from_str(&Config::load(&path, &[]).unwrap().to_toml())

@@ -173,15 +173,11 @@ for _ in range(999):
     }
 }
 
-#[test]
-fn the_builtin_pendulum_and_gymnasiums_agree_from_the_same_states() {
-    if python().is_none() {
-        return;
-    }
-    let dir = Dir::new();
-    let file = dir.write("actions.txt", &actions(60, 1, 2.4, 9));
-    let file = file.to_str().unwrap();
-    for state in ["1,0.5", "-3.1,7.9", "0,0", "3.14159,-8", "2.5,-0.25"] {
+/// `rollout` of the built-in `builtin` and of `gymnasium:ID` from each of `states` (which the
+/// worker sets on the env) with the same actions: the same observations, rewards and flags, bit
+/// for bit.
+fn builtin_and_gymnasium_agree(dir: &Dir, builtin: &str, id: &str, states: &[&str], actions: &str) {
+    for state in states {
         let run = |env: &str| {
             dir.maxent(&[
                 "rollout",
@@ -190,26 +186,71 @@ fn the_builtin_pendulum_and_gymnasiums_agree_from_the_same_states() {
                 "--state",
                 state,
                 "--actions",
-                file,
+                actions,
                 "--json",
             ])
             .json()
         };
-        let builtin = run("pendulum");
-        let gymnasium = run("gymnasium:Pendulum-v1");
+        let ours = run(builtin);
+        let theirs = run(&format!("gymnasium:{id}"));
         for key in [
             "initial_observation",
             "observations",
             "rewards",
+            "terminated",
             "truncated",
         ] {
             same_bits(
-                &format!("from {state}: {key}"),
-                &builtin[key],
-                &gymnasium[key],
+                &format!("{builtin} from {state}: {key}"),
+                &ours[key],
+                &theirs[key],
             );
         }
     }
+}
+
+#[test]
+fn the_builtin_pendulum_and_gymnasiums_agree_from_the_same_states() {
+    if python().is_none() {
+        return;
+    }
+    let dir = Dir::new();
+    let file = dir.write("actions.txt", &actions(60, 1, 2.4, 9));
+    let states = ["1,0.5", "-3.1,7.9", "0,0", "3.14159,-8", "2.5,-0.25"];
+    builtin_and_gymnasium_agree(
+        &dir,
+        "pendulum",
+        "Pendulum-v1",
+        &states,
+        file.to_str().unwrap(),
+    );
+}
+
+/// The built-in mountain car and MountainCarContinuous-v0 from the same states (a set state is
+/// held in float64 until the first step, as after Gymnasium's reset): the bottom, the left wall
+/// moving into it, the flag's edge, the speed limits; actions beyond the bounds.
+#[test]
+fn the_builtin_mountain_car_and_gymnasiums_agree_from_the_same_states() {
+    if python().is_none() {
+        return;
+    }
+    let dir = Dir::new();
+    let file = dir.write("actions.txt", &actions(300, 1, 1.5, 4));
+    let states = [
+        "-0.5,0",
+        "-1.2,-0.05",
+        "0.449,0.002",
+        "-0.5236,0.07",
+        "0.3,-0.07",
+        "-0.87654321,0.0123456789",
+    ];
+    builtin_and_gymnasium_agree(
+        &dir,
+        "mountain_car",
+        "MountainCarContinuous-v0",
+        &states,
+        file.to_str().unwrap(),
+    );
 }
 
 /// A module of registered test envs: unbounded actions, an env that prints on stdout (from

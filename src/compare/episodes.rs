@@ -21,6 +21,9 @@ pub const EPISODE_TAG: u64 = 0xC0A2;
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Returns {
     pub plain: f64,
+    /// Each episode's plain return and length.
+    pub returns: Vec<f64>,
+    pub lengths: Vec<u64>,
     /// `NaN` for a sampler, whose density is not known.
     pub soft: f64,
     pub goals: Vec<Option<usize>>,
@@ -37,13 +40,17 @@ pub enum Actor<'a> {
 
 /// `episodes` episodes of one policy; initial states from `(seed, EPISODE_TAG, episode)`, as
 /// they are for the other policies, the actions and transition noise from one stream of its own.
-/// `actions` are the cells a tabulated policy draws from.
+/// `actions` are the cells a tabulated policy draws from. `log_prior` is the log-density of the
+/// action prior the entropy is measured against (0 for Lebesgue measure, `−log|A|` for the
+/// uniform prior): the soft reward is `r − α·(log π − log_prior)`.
+#[allow(clippy::too_many_arguments)]
 pub fn run(
     actor: &mut Actor,
     env: &Env,
     actions: &ActionGrid,
     gamma: f64,
     alpha: f64,
+    log_prior: f64,
     episodes: usize,
     seed: u64,
 ) -> Returns {
@@ -53,7 +60,7 @@ pub fn run(
         let mut sim = Simulator::new(env.clone());
         let mut obs = vec![0.0; env.obs_dim()];
         sim.reset(&mut rng::derived(seed, EPISODE_TAG, ep as u64), &mut obs);
-        let (mut soft, mut discount) = (0.0, 1.0);
+        let (mut soft, mut discount, mut plain, mut length) = (0.0, 1.0, 0.0, 0);
         loop {
             let state = sim.state().to_vec();
             let (env_action, log_pi) = match actor {
@@ -75,8 +82,9 @@ pub fn run(
                 }
             };
             let t = sim.step(&env_action, &mut act_rng, &mut obs);
-            out.plain += t.reward;
-            soft += discount * (t.reward - alpha * log_pi);
+            plain += t.reward;
+            length += 1;
+            soft += discount * (t.reward - alpha * (log_pi - log_prior));
             discount *= gamma;
             if t.terminated || t.truncated {
                 out.goals
@@ -85,6 +93,9 @@ pub fn run(
             }
         }
         out.soft += soft;
+        out.plain += plain;
+        out.returns.push(plain);
+        out.lengths.push(length);
     }
     let n = episodes.max(1) as f64;
     out.plain /= n;
@@ -126,6 +137,7 @@ mod tests {
             &cells,
             gamma,
             alpha,
+            0.0,
             episodes,
             seed,
         );

@@ -24,7 +24,7 @@
 
 mod compatible;
 pub mod energy;
-mod episodes;
+pub mod episodes;
 mod figures;
 pub mod learned;
 mod markdown;
@@ -356,6 +356,7 @@ pub fn compare(
             &exact.actions,
             gamma,
             alpha,
+            0.0, // compare takes the Lebesgue prior only (compatible.rs)
             opts.episodes,
             opts.seed,
         )

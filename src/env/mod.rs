@@ -4,11 +4,13 @@
 //! model; a [`Runner`] steps episodes of either.
 
 pub mod gymnasium;
+mod mountain_car;
 mod pendulum;
 mod point_mass;
 mod simulator;
 mod world;
 
+pub use mountain_car::{MountainCar, MountainCarReward, MountainCarSpec};
 pub use pendulum::{Pendulum, PendulumReward, PendulumSpec, angle_normalize};
 pub use point_mass::{Dynamics, PointMass, PointMassReward, PointMassSpec};
 pub use simulator::{Simulator, Transition};
@@ -22,8 +24,9 @@ use crate::check::{Checked, Invalid};
 pub const MAX_STATE_DIM: usize = 4;
 
 /// The env files compiled into the binary, by the name a config or `--env` uses.
-pub const BUILTIN: [(&str, &str); 4] = [
+pub const BUILTIN: [(&str, &str); 5] = [
     ("pendulum", include_str!("../../envs/pendulum.toml")),
+    ("mountain_car", include_str!("../../envs/mountain_car.toml")),
     ("multigoal", include_str!("../../envs/multigoal.toml")),
     (
         "point_mass_lqr",
@@ -100,6 +103,7 @@ impl StateAxis {
 pub enum Env {
     Pendulum(Pendulum),
     PointMass(PointMass),
+    MountainCar(MountainCar),
 }
 
 impl Env {
@@ -118,7 +122,7 @@ impl Env {
             None => {
                 return Err(Invalid::new(
                     "kind",
-                    "missing: say \"pendulum\", \"point_mass\" or \"gymnasium\"",
+                    "missing: say \"pendulum\", \"point_mass\", \"mountain_car\" or \"gymnasium\"",
                 ));
             }
         };
@@ -129,10 +133,13 @@ impl Env {
             "point_mass" => Ok(Env::PointMass(
                 deserialize::<PointMassSpec>(rest)?.validate()?,
             )),
+            "mountain_car" => Ok(Env::MountainCar(
+                deserialize::<MountainCarSpec>(rest)?.validate()?,
+            )),
             other => Err(Invalid::new(
                 "kind",
                 format!(
-                    "unknown kind \"{other}\": expected \"pendulum\", \"point_mass\" or \"gymnasium\""
+                    "unknown kind \"{other}\": expected \"pendulum\", \"point_mass\", \"mountain_car\" or \"gymnasium\""
                 ),
             )),
         }
@@ -143,6 +150,7 @@ impl Env {
         let (kind, body) = match self {
             Env::Pendulum(p) => ("pendulum", toml::Table::try_from(p.spec())),
             Env::PointMass(p) => ("point_mass", toml::Table::try_from(p.spec())),
+            Env::MountainCar(c) => ("mountain_car", toml::Table::try_from(c.spec())),
         };
         let mut table = toml::Table::new();
         table.insert("kind".into(), kind.into());
@@ -152,7 +160,7 @@ impl Env {
 
     pub fn state_dim(&self) -> usize {
         match self {
-            Env::Pendulum(_) => 2,
+            Env::Pendulum(_) | Env::MountainCar(_) => 2,
             Env::PointMass(p) => p.state_dim(),
         }
     }
@@ -161,12 +169,13 @@ impl Env {
         match self {
             Env::Pendulum(_) => 3,
             Env::PointMass(p) => p.state_dim(),
+            Env::MountainCar(_) => 2,
         }
     }
 
     pub fn action_dim(&self) -> usize {
         match self {
-            Env::Pendulum(_) => 1,
+            Env::Pendulum(_) | Env::MountainCar(_) => 1,
             Env::PointMass(p) => p.dims(),
         }
     }
@@ -176,6 +185,7 @@ impl Env {
         match self {
             Env::Pendulum(p) => p.action_bounds(),
             Env::PointMass(p) => p.action_bounds(),
+            Env::MountainCar(c) => c.action_bounds(),
         }
     }
 
@@ -190,6 +200,7 @@ impl Env {
         match self {
             Env::Pendulum(p) => p.state_axes(),
             Env::PointMass(p) => p.state_axes(),
+            Env::MountainCar(c) => c.state_axes(),
         }
     }
 
@@ -197,13 +208,14 @@ impl Env {
         match self {
             Env::Pendulum(p) => p.episode_steps(),
             Env::PointMass(p) => p.episode_steps(),
+            Env::MountainCar(c) => c.episode_steps(),
         }
     }
 
     /// Standard deviation of the Gaussian noise on each state component (0: deterministic).
     pub fn noise_std(&self) -> f64 {
         match self {
-            Env::Pendulum(_) => 0.0,
+            Env::Pendulum(_) | Env::MountainCar(_) => 0.0,
             Env::PointMass(p) => p.noise_std(),
         }
     }
@@ -213,34 +225,35 @@ impl Env {
         match self {
             Env::Pendulum(p) => p.reset(rng, state),
             Env::PointMass(p) => p.reset(rng, state),
+            Env::MountainCar(c) => c.reset(rng, state),
         }
     }
 
-    /// The next state of `(state, action)` for one draw of the noise (`noise[i]` in state units,
-    /// already scaled by [`Env::noise_std`]; ignored by deterministic environments).
+    /// One transition from `state` under `action` for one draw of the noise (`noise[i]` in state
+    /// units, already scaled by [`Env::noise_std`]; ignored by deterministic environments):
+    /// writes the next state and returns the reward and whether the next state is absorbing (its
+    /// value 0 from then on). `from_reset`: `state` is where an episode begins (a reset's, or one
+    /// set from outside) rather than where a step left it, which only the mountain car tells
+    /// apart (Gymnasium holds its state in float64 until the first step, in float32 after).
     #[inline]
-    pub fn next_state(&self, state: &[f64], action: &[f64], noise: &[f64], next: &mut [f64]) {
+    pub fn transition(
+        &self,
+        state: &[f64],
+        action: &[f64],
+        noise: &[f64],
+        from_reset: bool,
+        next: &mut [f64],
+    ) -> (f64, bool) {
         match self {
-            Env::Pendulum(p) => p.next_state(state, action, next),
-            Env::PointMass(p) => p.next_state(state, action, noise, next),
-        }
-    }
-
-    /// The reward of the transition `state --action--> next`.
-    #[inline]
-    pub fn reward(&self, state: &[f64], action: &[f64], next: &[f64]) -> f64 {
-        match self {
-            Env::Pendulum(p) => p.reward(state, action),
-            Env::PointMass(p) => p.reward(action, next),
-        }
-    }
-
-    /// Whether arriving in `next` ends the episode for good (its value is 0 from then on).
-    #[inline]
-    pub fn terminal(&self, next: &[f64]) -> bool {
-        match self {
-            Env::Pendulum(_) => false,
-            Env::PointMass(p) => p.terminal(next),
+            Env::Pendulum(p) => {
+                p.next_state(state, action, next);
+                (p.reward(state, action), false)
+            }
+            Env::PointMass(p) => {
+                p.next_state(state, action, noise, next);
+                (p.reward(action, next), p.terminal(next))
+            }
+            Env::MountainCar(c) => c.step(state, action, from_reset, next),
         }
     }
 
@@ -249,6 +262,7 @@ impl Env {
         match self {
             Env::Pendulum(_) => None,
             Env::PointMass(p) => p.goal_at(state),
+            Env::MountainCar(c) => c.at_goal(state).then_some(0),
         }
     }
 
@@ -257,6 +271,7 @@ impl Env {
         match self {
             Env::Pendulum(_) => false,
             Env::PointMass(p) => p.spec().reward.goal_radius > 0.0,
+            Env::MountainCar(_) => true,
         }
     }
 
@@ -266,6 +281,7 @@ impl Env {
         match self {
             Env::Pendulum(p) => p.observe(state, obs),
             Env::PointMass(p) => p.observe(state, obs),
+            Env::MountainCar(c) => c.observe(state, obs),
         }
     }
 }

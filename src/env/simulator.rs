@@ -86,10 +86,14 @@ impl Simulator {
             }
         }
         let mut next = [0.0; MAX_STATE_DIM];
-        self.env
-            .next_state(&self.state[..n], action, &noise[..n], &mut next[..n]);
-        let reward = self.env.reward(&self.state[..n], action, &next[..n]);
-        let terminated = self.env.terminal(&next[..n]);
+        let from_reset = self.steps == 0;
+        let (reward, terminated) = self.env.transition(
+            &self.state[..n],
+            action,
+            &noise[..n],
+            from_reset,
+            &mut next[..n],
+        );
         self.state = next;
         self.steps += 1;
         self.env.observe(&self.state[..n], obs);

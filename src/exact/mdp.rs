@@ -235,9 +235,11 @@ impl<'a> Discretizer<'a> {
             nodes.clear();
             spans.clear();
             for (noise, p) in &self.noise {
-                self.env.next_state(s, a, &noise[..d], &mut next[..d]);
-                reward += p * self.env.reward(s, a, &next[..d]);
-                if self.env.terminal(&next[..d]) {
+                let (r, terminal_next) =
+                    self.env
+                        .transition(s, a, &noise[..d], false, &mut next[..d]);
+                reward += p * r;
+                if terminal_next {
                     terminal += p;
                 } else {
                     let start = nodes.len();

@@ -129,9 +129,13 @@ def set_state(np, env, values):
         base.state = x.astype(now.dtype).reshape(now.shape)
     else:
         raise Fail("state", f"{type(base).__name__} has no state maxent can set")
-    if not hasattr(base, "_get_obs"):
-        raise Fail("state", f"{type(base).__name__} cannot say the observation of a state")
-    return base._get_obs()
+    if hasattr(base, "_get_obs"):
+        return base._get_obs()
+    space = env.observation_space
+    if hasattr(base, "state") and np.shape(base.state) == space.shape:
+        # Classic-control envs that observe their state (MountainCarContinuous) return it so.
+        return np.array(base.state, dtype=space.dtype)
+    raise Fail("state", f"{type(base).__name__} cannot say the observation of a state")
 
 
 def serve(fd_in, fd_out, env, np, description):
