@@ -412,11 +412,16 @@ pub const MAX_NOISE_NODES: usize = 20;
 
 impl SolverSpec {
     /// Fills empty grids with defaults that fit `env` (201 nodes per state dimension and 41
-    /// action cells in 1-D and 2-D state spaces; coarser above), then checks them against it.
+    /// action cells in 1-D and 2-D state spaces, coarser above; 401² for the mountain car, whose
+    /// small steps need the finer grid: docs/mountain_car.md), then checks them against it.
     pub fn validate(mut self, env: &Env) -> Checked<SolverSpec> {
         let (sd, ad) = (env.state_dim(), env.action_dim());
         if self.states.is_empty() {
-            self.states = vec![[201, 201, 41, 21][sd - 1]; sd];
+            let n = match env {
+                Env::MountainCar(_) => 401,
+                _ => [201, 201, 41, 21][sd - 1],
+            };
+            self.states = vec![n; sd];
         }
         if self.actions.is_empty() {
             self.actions = vec![[41, 21][ad - 1]; ad];

@@ -378,7 +378,12 @@ mod tests {
         assert!(car().at_goal(&[f64::from(0.45f32), 0.0]));
         // The speed limit is a Python float; the stored state rounds it to float32.
         // At x = −π/6, cos(3x) ≈ 0: 0.0695 + 0.0015 passes the limit.
-        car().step(&[-std::f64::consts::FRAC_PI_6, 0.0695], &[1.0], false, &mut next);
+        car().step(
+            &[-std::f64::consts::FRAC_PI_6, 0.0695],
+            &[1.0],
+            false,
+            &mut next,
+        );
         assert_eq!(next[1], f64::from(0.07f32));
     }
 
