@@ -67,8 +67,8 @@ enum Command {
     },
     /// Replay actions from a given state (or a seeded reset) and print observations and rewards.
     Rollout {
-        /// A built-in env name (pendulum, multigoal, point_mass_lqr, point_mass_noisy), an env
-        /// file, or gymnasium:ID.
+        /// A built-in env name (pendulum, mountain_car, multigoal, point_mass_lqr,
+        /// point_mass_noisy), an env file, or gymnasium:ID.
         #[arg(long)]
         env: String,
         /// The start state, components separated by commas (default: the reset seeded with
