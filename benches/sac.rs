@@ -1,7 +1,8 @@
 //! One SAC update at the RL Zoo's Pendulum-v1 sizes (256×256 networks, batch 256) on one thread
 //! and split over two, two independent updates at once, and one replay minibatch sample; and the
-//! split update at HalfCheetah-v5's sizes (17 observations, 6 actions), which tells the network's
-//! share of the gap between the two envs' training rates from the worker's.
+//! update at HalfCheetah-v5's sizes (17 observations, 6 actions) beside the pendulum's through the
+//! same Gymnasium config, which tells the network's share of the gap between the two envs'
+//! training rates from the worker's.
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use maxent::Config;
@@ -29,14 +30,15 @@ fn filled_replay(obs_dim: usize, act_dim: usize) -> Replay {
     replay
 }
 
-/// The pendulum config as a run dir records it, with HalfCheetah-v5 for its env as the worker
-/// reported it (so no worker starts): 17 observations, 6 actions.
-fn halfcheetah() -> Config {
+/// The pendulum config as a run dir records it, with a Gymnasium env of `obs` observations and
+/// `act` actions on [−1, 1] for its env as a worker reports one (so no worker starts).
+fn gymnasium_sized(obs: usize, act: usize) -> Config {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
     let pendulum = Config::load(&root.join("configs/pendulum.toml"), &[]).unwrap();
     let mut table: toml::Table = toml::from_str(&pendulum.to_toml()).unwrap();
+    let bounds = |b: &str| format!("[{}]", vec![b; act].join(", "));
     let env: toml::Table = toml::from_str(
-        r#"kind = "gymnasium"
+        &r#"kind = "gymnasium"
 id = "HalfCheetah-v5"
 import = []
 timeout = 120.0
@@ -48,11 +50,14 @@ python = "3.11.7"
 executable = "python3"
 env = "<TimeLimit<OrderEnforcing<PassiveEnvChecker<HalfCheetahEnv<HalfCheetah-v5>>>>>"
 observation_space = "Box(-inf, inf, (17,), float64)"
-observation_dim = 17
+observation_dim = OBS
 action_space = "Box(-1.0, 1.0, (6,), float32)"
-action_low = [-1.0, -1.0, -1.0, -1.0, -1.0, -1.0]
-action_high = [1.0, 1.0, 1.0, 1.0, 1.0, 1.0]
-max_episode_steps = 1000"#,
+action_low = LOW
+action_high = HIGH
+max_episode_steps = 1000"#
+            .replace("OBS", &obs.to_string())
+            .replace("LOW", &bounds("-1.0"))
+            .replace("HIGH", &bounds("1.0")),
     )
     .unwrap();
     table.insert("env".into(), env.into());
@@ -166,38 +171,41 @@ fn two_streams(c: &mut Criterion) {
     });
 }
 
-/// The update at HalfCheetah-v5's sizes on one thread and split over two (compare with
-/// `sac_update_one_thread` and `sac_update_twin_threads`).
+/// The update at HalfCheetah-v5's sizes (17 observations, 6 actions) and at the pendulum's
+/// (3, 1) through the same Gymnasium config, on one thread and split over two: what the wider
+/// inputs cost, like for like.
 fn halfcheetah_update(c: &mut Criterion) {
-    let config = halfcheetah();
-    let replay = filled_replay(17, 6);
-    let mut rng = maxent::rng::seeded(4);
-    let mut sampled = Sampled::default();
-    replay.sample(&mut rng, 256, &mut sampled);
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(2)
         .build()
         .unwrap();
-    for parallel in [false, true] {
-        let mut sac = Sac::new(&config, &mut rng);
-        sac.parallel = parallel;
-        let name = if parallel {
-            "sac_update_twin_threads_halfcheetah"
-        } else {
-            "sac_update_one_thread_halfcheetah"
-        };
-        c.bench_function(name, |b| {
-            b.iter_custom(|iters| {
-                let mut run = || {
-                    let start = std::time::Instant::now();
-                    for _ in 0..iters {
-                        std::hint::black_box(sac.update(&sampled.batch(), &mut rng));
-                    }
-                    start.elapsed()
-                };
-                if parallel { pool.install(run) } else { run() }
-            })
-        });
+    for (obs, act, sizes) in [(3, 1, "pendulum_sizes"), (17, 6, "halfcheetah")] {
+        let config = gymnasium_sized(obs, act);
+        let replay = filled_replay(obs, act);
+        let mut rng = maxent::rng::seeded(4);
+        let mut sampled = Sampled::default();
+        replay.sample(&mut rng, 256, &mut sampled);
+        for parallel in [false, true] {
+            let mut sac = Sac::new(&config, &mut rng);
+            sac.parallel = parallel;
+            let split = if parallel {
+                "twin_threads"
+            } else {
+                "one_thread"
+            };
+            c.bench_function(&format!("gym_update_{split}_{sizes}"), |b| {
+                b.iter_custom(|iters| {
+                    let mut run = || {
+                        let start = std::time::Instant::now();
+                        for _ in 0..iters {
+                            std::hint::black_box(sac.update(&sampled.batch(), &mut rng));
+                        }
+                        start.elapsed()
+                    };
+                    if parallel { pool.install(run) } else { run() }
+                })
+            });
+        }
     }
 }
 
