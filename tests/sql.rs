@@ -52,8 +52,34 @@ fn sql_keys_are_validated_and_belong_to_their_learner() {
     config(&sql, "agent.tau=0.1").assert_bad_input(&["agent.tau", "\"sac\""]);
     config(&sac, "agent.value_particles=8").assert_bad_input(&["agent.value_particles", "\"sql\""]);
     config(&sac, "agent.algorithm=\"ppo\"").assert_bad_input(&["agent.algorithm", "ppo"]);
-    config(&sql, "agent.kernel_update_ratio=0.01")
-        .assert_bad_input(&["agent.kernel_update_ratio", "at least one of each"]);
+    config(&sql, "agent.kernel_update_ratio=0.01").assert_bad_input(&[
+        "agent.kernel_update_ratio",
+        "0 to move",
+        "two fixed",
+    ]);
+    // One fixed particle: the kernel's bandwidth h = med²/log 1 is infinite, κ ≡ 1.
+    dir.maxent(&[
+        "config",
+        "--config",
+        &sql,
+        "--set",
+        "agent.kernel_particles=2",
+    ])
+    .assert_bad_input(&["kernel_particles = 2", "1 fixed", "two fixed"]);
+    let three = dir.maxent(&[
+        "config",
+        "--config",
+        &sql,
+        "--set",
+        "agent.kernel_particles=3",
+        "--set",
+        "agent.kernel_update_ratio=0.34",
+    ]);
+    assert_eq!(
+        three.code, 0,
+        "1 updated and 2 fixed is enough: {}",
+        three.stderr
+    );
     config(&sql, "agent.value_particles=0").assert_bad_input(&["agent.value_particles"]);
     // The resolved config lists the learner's own keys and none of the other's.
     let resolved = dir.maxent(&["config", "--config", &sql]);

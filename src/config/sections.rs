@@ -319,12 +319,14 @@ impl AgentSpec {
                         1,
                     )?,
                 };
+                // SVGD's kernel bandwidth is the fixed particles' median squared distance over
+                // log(their number): one fixed particle makes it infinite, κ ≡ 1, no repulsion.
                 let (updated, fixed) = keys.updated_and_fixed();
-                if updated == 0 || fixed == 0 {
+                if updated == 0 || fixed < 2 {
                     return Err(Invalid::new(
                         "kernel_update_ratio",
                         format!(
-                            "{} of {} kernel particles leaves {updated} to update and {fixed} fixed: SVGD needs at least one of each",
+                            "{} of kernel_particles = {} leaves {updated} to move, {fixed} fixed: SVGD needs one to move and two fixed (one makes its kernel flat)",
                             number(keys.kernel_update_ratio),
                             keys.kernel_particles
                         ),
