@@ -319,8 +319,9 @@ impl AgentSpec {
                         1,
                     )?,
                 };
-                // SVGD's kernel bandwidth is the fixed particles' median squared distance over
-                // log(their number): one fixed particle makes it infinite, κ ≡ 1, no repulsion.
+                // SVGD's kernel bandwidth is the median squared distance between fixed and moved
+                // particles over log(the fixed count): one fixed particle makes it infinite, so
+                // κ ≡ 1 and nothing repels (src/sql/svgd.rs).
                 let (updated, fixed) = keys.updated_and_fixed();
                 if updated == 0 || fixed < 2 {
                     return Err(Invalid::new(
