@@ -92,6 +92,32 @@ fn product_256(c: &mut Criterion) {
     });
 }
 
+/// Times `sac.update` on one minibatch, on this thread or, given a pool, split inside it.
+fn bench_update(
+    c: &mut Criterion,
+    name: &str,
+    sac: &mut Sac,
+    sampled: &Sampled,
+    rng: &mut maxent::rng::Rng,
+    pool: Option<&rayon::ThreadPool>,
+) {
+    c.bench_function(name, |b| {
+        b.iter_custom(|iters| {
+            let mut run = || {
+                let start = std::time::Instant::now();
+                for _ in 0..iters {
+                    std::hint::black_box(sac.update(&sampled.batch(), rng));
+                }
+                start.elapsed()
+            };
+            match pool {
+                Some(pool) => pool.install(run),
+                None => run(),
+            }
+        })
+    });
+}
+
 fn bench(c: &mut Criterion) {
     let (config, replay) = setup();
     let mut rng = maxent::rng::seeded(1);
@@ -116,18 +142,14 @@ fn bench(c: &mut Criterion) {
         } else {
             "sac_update_one_thread"
         };
-        c.bench_function(name, |b| {
-            b.iter_custom(|iters| {
-                let mut run = || {
-                    let start = std::time::Instant::now();
-                    for _ in 0..iters {
-                        std::hint::black_box(sac.update(&sampled.batch(), &mut rng));
-                    }
-                    start.elapsed()
-                };
-                if parallel { pool.install(run) } else { run() }
-            })
-        });
+        bench_update(
+            c,
+            name,
+            &mut sac,
+            &sampled,
+            &mut rng,
+            parallel.then_some(&pool),
+        );
     }
 }
 
@@ -193,18 +215,15 @@ fn halfcheetah_update(c: &mut Criterion) {
             } else {
                 "one_thread"
             };
-            c.bench_function(&format!("gym_update_{split}_{sizes}"), |b| {
-                b.iter_custom(|iters| {
-                    let mut run = || {
-                        let start = std::time::Instant::now();
-                        for _ in 0..iters {
-                            std::hint::black_box(sac.update(&sampled.batch(), &mut rng));
-                        }
-                        start.elapsed()
-                    };
-                    if parallel { pool.install(run) } else { run() }
-                })
-            });
+            let name = format!("gym_update_{split}_{sizes}");
+            bench_update(
+                c,
+                &name,
+                &mut sac,
+                &sampled,
+                &mut rng,
+                parallel.then_some(&pool),
+            );
         }
     }
 }

@@ -57,6 +57,19 @@ fn sweep(dir: &Dir, out: &str, steps: u64, backend: &[&str]) -> serde_json::Valu
     dir.maxent(&args).json()
 }
 
+/// A run of the sweeps `cluster` and `here` ended the same: final model and metrics.
+fn assert_same_run(dir: &Dir, run: &str) {
+    let model = |d: &str| {
+        std::fs::read(dir.path().join(d).join(run).join("final/model.safetensors")).unwrap()
+    };
+    assert_eq!(model("cluster"), model("here"), "{run}");
+    assert_eq!(
+        dir.metrics(&format!("cluster/{run}")),
+        dir.metrics(&format!("here/{run}")),
+        "{run}"
+    );
+}
+
 /// Waits until every run of a sweep is done (or a run failed).
 fn wait_done(dir: &Dir, out: &str) {
     let start = Instant::now();
@@ -172,21 +185,7 @@ fn a_cancelled_task_resubmitted_ends_as_if_never_stopped() {
     wait_done(&dir, "cluster");
     for i in 0..4 {
         let run = format!("runs/cell{}-seed{}", i / 2, i % 2);
-        let model = |d: &str| {
-            std::fs::read(
-                dir.path()
-                    .join(d)
-                    .join(&run)
-                    .join("final/model.safetensors"),
-            )
-            .unwrap()
-        };
-        assert_eq!(model("cluster"), model("here"), "{run}");
-        assert_eq!(
-            dir.metrics(&format!("cluster/{run}")),
-            dir.metrics(&format!("here/{run}")),
-            "{run}"
-        );
+        assert_same_run(&dir, &run);
     }
 }
 
@@ -233,20 +232,6 @@ fn a_submitted_gymnasium_sweep_equals_the_local_one() {
     wait_done(&dir, "cluster");
     for cell in 0..2 {
         let run = format!("runs/cell{cell}-seed0");
-        let model = |d: &str| {
-            std::fs::read(
-                dir.path()
-                    .join(d)
-                    .join(&run)
-                    .join("final/model.safetensors"),
-            )
-            .unwrap()
-        };
-        assert_eq!(model("cluster"), model("here"), "{run}");
-        assert_eq!(
-            dir.metrics(&format!("cluster/{run}")),
-            dir.metrics(&format!("here/{run}")),
-            "{run}"
-        );
+        assert_same_run(&dir, &run);
     }
 }
