@@ -36,6 +36,7 @@ fn every_key_with_odd_values_is_refused_in_one_short_line() {
     for config in [
         "configs/pendulum.toml",
         "configs/multigoal_sql.toml",
+        "configs/multigoal_diffusion.toml",
         "configs/pendulum_fixed_alpha.toml",
         "configs/mountain_car.toml",
     ] {

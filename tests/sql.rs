@@ -1,5 +1,6 @@
-//! Soft Q-learning end to end: its config keys, reproducibility, bit-exact resume, evaluation
-//! by sampling, and compare and query of its energy-based policy.
+//! Soft Q-learning end to end, with each of its samplers (SVGD and diffusion): its config keys,
+//! reproducibility, bit-exact resume, evaluation by sampling, and compare and query of its
+//! energy-based policy.
 
 mod util;
 
@@ -24,15 +25,44 @@ const TINY: &[&str] = &[
     "--set",
     "agent.value_particles=4",
     "--set",
-    "agent.kernel_particles=6",
-    "--set",
     "agent.target_update_interval=50",
 ];
 
-fn train(dir: &Dir, out: &str, extra: &[&str]) -> serde_json::Value {
-    let config = repo("configs/multigoal_sql.toml");
+/// The two samplers: their shipped configs, and few particles or steps for the tiny runs.
+#[derive(Debug, Clone, Copy)]
+enum Sampler {
+    Svgd,
+    Diffusion,
+}
+
+const SAMPLERS: [Sampler; 2] = [Sampler::Svgd, Sampler::Diffusion];
+
+impl Sampler {
+    fn config(self) -> String {
+        repo(match self {
+            Sampler::Svgd => "configs/multigoal_sql.toml",
+            Sampler::Diffusion => "configs/multigoal_diffusion.toml",
+        })
+    }
+
+    fn tiny(self) -> &'static [&'static str] {
+        match self {
+            Sampler::Svgd => &["--set", "agent.kernel_particles=6"],
+            Sampler::Diffusion => &[
+                "--set",
+                "agent.diffusion_steps=5",
+                "--set",
+                "agent.posterior_particles=8",
+            ],
+        }
+    }
+}
+
+fn train(dir: &Dir, sampler: Sampler, out: &str, extra: &[&str]) -> serde_json::Value {
+    let config = sampler.config();
     let mut args = vec!["train", "--config", config.as_str(), "--out", out, "--json"];
     args.extend_from_slice(TINY);
+    args.extend_from_slice(sampler.tiny());
     args.extend_from_slice(extra);
     dir.maxent(&args).json()
 }
@@ -81,17 +111,56 @@ fn sql_keys_are_validated_and_belong_to_their_learner() {
         three.stderr
     );
     config(&sql, "agent.value_particles=0").assert_bad_input(&["agent.value_particles"]);
+    // Each sampler's keys belong to it; the sampler is one of two.
+    let diffusion = repo("configs/multigoal_diffusion.toml");
+    config(&sql, "agent.diffusion_steps=5").assert_bad_input(&[
+        "agent.diffusion_steps",
+        "diffusion sampler",
+        "agent.sampler = \"svgd\"",
+    ]);
+    config(&diffusion, "agent.kernel_particles=8").assert_bad_input(&[
+        "agent.kernel_particles",
+        "SVGD sampler",
+        "agent.sampler = \"diffusion\"",
+    ]);
+    config(&sql, "agent.sampler=\"langevin\"").assert_bad_input(&[
+        "agent.sampler",
+        "langevin",
+        "\"svgd\" or \"diffusion\"",
+    ]);
+    config(&diffusion, "agent.diffusion_steps=0").assert_bad_input(&["agent.diffusion_steps"]);
+    config(&diffusion, "agent.posterior_particles=0")
+        .assert_bad_input(&["agent.posterior_particles"]);
+    config(&sac, "agent.sampler=\"diffusion\"").assert_bad_input(&["agent.sampler", "\"sql\""]);
+    let resolved = dir.maxent(&["config", "--config", &diffusion]);
+    assert_eq!(resolved.code, 0, "{}", resolved.stderr);
+    for key in [
+        "sampler = \"diffusion\"",
+        "diffusion_steps = 20",
+        "posterior_particles = 64",
+    ] {
+        assert!(resolved.stdout.contains(key), "{key}: {}", resolved.stdout);
+    }
+    assert!(!resolved.stdout.contains("kernel_"), "{}", resolved.stdout);
     // The resolved config lists the learner's own keys and none of the other's.
     let resolved = dir.maxent(&["config", "--config", &sql]);
     assert_eq!(resolved.code, 0, "{}", resolved.stderr);
     for key in [
         "algorithm = \"sql\"",
+        "sampler = \"svgd\"",
         "value_particles = 16",
         "kernel_particles = 32",
     ] {
         assert!(resolved.stdout.contains(key), "{key}: {}", resolved.stdout);
     }
-    for key in ["tau", "init_alpha", "target_entropy", "alpha_lr"] {
+    for key in [
+        "tau",
+        "init_alpha",
+        "target_entropy",
+        "alpha_lr",
+        "diffusion_steps",
+        "posterior_particles",
+    ] {
         assert!(
             !resolved.stdout.contains(&format!("\n{key} =")),
             "{key}: {}",
@@ -105,10 +174,16 @@ fn sql_keys_are_validated_and_belong_to_their_learner() {
 /// interrupted.
 #[test]
 fn sql_runs_are_reproducible_and_resume_bit_exactly() {
+    for sampler in SAMPLERS {
+        runs_are_reproducible_and_resume_bit_exactly(sampler);
+    }
+}
+
+fn runs_are_reproducible_and_resume_bit_exactly(sampler: Sampler) {
     let dir = Dir::new();
-    let a = train(&dir, "a", &["--set", "train.save_replay=true"]);
-    train(&dir, "b", &["--set", "train.save_replay=true"]);
-    train(&dir, "c", &["--seed", "1"]);
+    let a = train(&dir, sampler, "a", &["--set", "train.save_replay=true"]);
+    train(&dir, sampler, "b", &["--set", "train.save_replay=true"]);
+    train(&dir, sampler, "c", &["--seed", "1"]);
     assert_eq!(a["steps"], 400);
     assert_eq!(dir.metrics("a"), dir.metrics("b"));
     assert_eq!(
@@ -119,8 +194,9 @@ fn sql_runs_are_reproducible_and_resume_bit_exactly() {
         file(&dir, "a/final/model.safetensors"),
         file(&dir, "c/final/model.safetensors")
     );
-    // Episode rows carry the Q loss and the SVGD surrogate, no entropy (the sampler has no
-    // density to evaluate) and no temperature loss.
+    // Episode rows carry the Q loss and the sampler's loss (the SVGD surrogate, the denoiser's
+    // squared error), no entropy (the sampler has no density to evaluate) and no temperature
+    // loss.
     let row = dir
         .metrics("a")
         .into_iter()
@@ -128,7 +204,11 @@ fn sql_runs_are_reproducible_and_resume_bit_exactly() {
         .unwrap();
     let fields: Vec<&str> = row.split(',').collect();
     assert!(fields[6].parse::<f64>().unwrap().is_finite(), "{row}");
-    assert!(fields[7].parse::<f64>().unwrap().is_finite(), "{row}");
+    let actor = fields[7].parse::<f64>().unwrap();
+    assert!(actor.is_finite(), "{sampler:?}: {row}");
+    if let Sampler::Diffusion = sampler {
+        assert!(actor > 0.0, "a mean squared error: {row}");
+    }
     assert_eq!((fields[8], fields[9], fields[10]), ("0", "10", ""), "{row}");
 
     let resumed = dir
@@ -157,8 +237,14 @@ fn sql_runs_are_reproducible_and_resume_bit_exactly() {
 /// reached.
 #[test]
 fn sql_checkpoints_evaluate_by_sampling() {
+    for sampler in SAMPLERS {
+        checkpoints_evaluate_by_sampling(sampler);
+    }
+}
+
+fn checkpoints_evaluate_by_sampling(sampler: Sampler) {
     let dir = Dir::new();
-    train(&dir, "run", &[]);
+    train(&dir, sampler, "run", &[]);
     let eval = |seed: &str| {
         dir.maxent(&[
             "eval",
@@ -197,9 +283,15 @@ fn sql_checkpoints_evaluate_by_sampling() {
 /// against it; query answers for it by uniform particles.
 #[test]
 fn sql_checkpoints_compare_by_their_energy_based_policy() {
+    for sampler in SAMPLERS {
+        checkpoints_compare_by_their_energy_based_policy(sampler);
+    }
+}
+
+fn checkpoints_compare_by_their_energy_based_policy(sampler: Sampler) {
     let dir = Dir::new();
-    train(&dir, "run", &[]);
-    let config = repo("configs/multigoal_sql.toml");
+    train(&dir, sampler, "run", &[]);
+    let config = sampler.config();
     let solve = [
         "solve",
         "--config",
@@ -215,6 +307,11 @@ fn sql_checkpoints_compare_by_their_energy_based_policy() {
     dir.maxent(&solve).json();
     let report = dir.compare("run/final", "exact", &["--episodes", "3", "--states", "12"]);
     assert_eq!(report["learner"], "sql");
+    let name = match sampler {
+        Sampler::Svgd => "svgd",
+        Sampler::Diffusion => "diffusion",
+    };
+    assert_eq!(report["sampler"], name);
     for set in ["visited", "grid", "start"] {
         let s = &report[set];
         assert!(s["kl_mean"].as_f64().unwrap() >= 0.0, "{set}: {s}");
@@ -242,7 +339,7 @@ fn sql_checkpoints_compare_by_their_energy_based_policy() {
     assert!(report["return_sampler"].as_f64().is_some(), "{report}");
     let md = std::fs::read_to_string(dir.path().join("cmp/report.md")).unwrap();
     assert!(
-        md.contains("(sql)") && md.contains("KL(sampler‖π_θ)"),
+        md.contains(&format!("(sql, {name} sampler)")) && md.contains("KL(sampler‖π_θ)"),
         "{md}"
     );
     assert!(dir.path().join("cmp/actions.png").exists());

@@ -120,7 +120,10 @@ pub fn markdown(r: &Report, checkpoint: &Path, exact: &Path) -> String {
     format!(
         "# Learned vs exact\n\nCheckpoint `{}` ({}) against solution `{}`, α = {} ({}).\n\n{table}\n{episodes}{cautions}",
         checkpoint.display(),
-        r.learner,
+        match r.sampler {
+            Some(sampler) => format!("{}, {sampler} sampler", r.learner),
+            None => r.learner.to_string(),
+        },
         exact.display(),
         r.alpha,
         r.alpha_source,

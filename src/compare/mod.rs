@@ -150,6 +150,9 @@ impl PerState {
 pub struct Report {
     /// The checkpoint's learner, `sac` or `sql`.
     pub learner: &'static str,
+    /// Its amortized sampler, if it has one: `svgd` or `diffusion` (SQL).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sampler: Option<&'static str>,
     pub alpha: f64,
     /// `fixed` (both used the config's α) or `learned` (the solution was solved at the learned α).
     pub alpha_source: &'static str,
@@ -444,6 +447,10 @@ pub fn compare(
     Ok((
         Report {
             learner: config.agent.algorithm.name(),
+            sampler: match &config.agent.algorithm {
+                Algorithm::Sql(k) => Some(k.sampler.name()),
+                Algorithm::Sac(_) => None,
+            },
             alpha,
             alpha_source: alpha_source.as_str(),
             kl_mean: visited_set.kl_mean,

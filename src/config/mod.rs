@@ -9,8 +9,8 @@ mod sections;
 
 pub use overrides::Override;
 pub use sections::{
-    Agent, AgentSpec, Algorithm, MAX_NOISE_NODES, SacKeys, SolverSpec, SqlKeys, TargetEntropy,
-    Train,
+    Agent, AgentSpec, Algorithm, DiffusionKeys, MAX_NOISE_NODES, SacKeys, Sampler, SolverSpec,
+    SqlKeys, SvgdKeys, TargetEntropy, Train,
 };
 
 use std::path::{Path, PathBuf};

@@ -63,7 +63,7 @@ impl Train {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AgentSpec {
-    /// `"sac"` (soft actor-critic) or `"sql"` (soft Q-learning with an amortized SVGD sampler).
+    /// `"sac"` (soft actor-critic) or `"sql"` (soft Q-learning with an amortized sampler).
     pub algorithm: String,
     /// Hidden layer widths of every network.
     pub hidden: Vec<usize>,
@@ -86,12 +86,22 @@ pub struct AgentSpec {
     /// Uniform action samples per next state for the soft value's importance sampling.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub value_particles: Option<usize>,
-    /// Sampler particles per state for SVGD.
+    /// SQL's sampler: `"svgd"` (amortized Stein variational gradient descent) or `"diffusion"`
+    /// (a denoising diffusion model trained by Q-weighted noise estimation).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sampler: Option<String>,
+    /// SVGD: sampler particles per state.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub kernel_particles: Option<usize>,
     /// The share of the particles that SVGD moves (the rest are fixed and define the kernel sum).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub kernel_update_ratio: Option<f64>,
+    /// Diffusion: denoising steps of the ancestral sampler.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub diffusion_steps: Option<usize>,
+    /// Diffusion: importance-sampling draws from the posterior of a clean action per noisy one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub posterior_particles: Option<usize>,
     /// Updates between copies of the soft Q network into its target.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub target_update_interval: Option<u64>,
@@ -109,8 +119,11 @@ impl Default for AgentSpec {
             init_alpha: None,
             target_entropy: None,
             value_particles: None,
+            sampler: None,
             kernel_particles: None,
             kernel_update_ratio: None,
+            diffusion_steps: None,
+            posterior_particles: None,
             target_update_interval: None,
         }
     }
@@ -149,27 +162,75 @@ impl Default for SacKeys {
 #[derive(Debug, Clone, PartialEq)]
 pub struct SqlKeys {
     pub value_particles: usize,
-    pub kernel_particles: usize,
-    pub kernel_update_ratio: f64,
     pub target_update_interval: u64,
+    pub sampler: Sampler,
 }
 
 impl Default for SqlKeys {
     fn default() -> Self {
         SqlKeys {
             value_particles: 16,
-            kernel_particles: 32,
-            kernel_update_ratio: 0.5,
             target_update_interval: 1000,
+            sampler: Sampler::Svgd(SvgdKeys::default()),
         }
     }
 }
 
-impl SqlKeys {
+/// SQL's sampler and its own keys.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Sampler {
+    Svgd(SvgdKeys),
+    Diffusion(DiffusionKeys),
+}
+
+impl Sampler {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Sampler::Svgd(_) => "svgd",
+            Sampler::Diffusion(_) => "diffusion",
+        }
+    }
+}
+
+/// The SVGD sampler's keys (defaults: the reference's multigoal example).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SvgdKeys {
+    pub kernel_particles: usize,
+    pub kernel_update_ratio: f64,
+}
+
+impl Default for SvgdKeys {
+    fn default() -> Self {
+        SvgdKeys {
+            kernel_particles: 32,
+            kernel_update_ratio: 0.5,
+        }
+    }
+}
+
+impl SvgdKeys {
     /// Of the kernel particles, how many SVGD moves and how many stay fixed.
     pub fn updated_and_fixed(&self) -> (usize, usize) {
         let updated = (self.kernel_particles as f64 * self.kernel_update_ratio) as usize;
         (updated, self.kernel_particles - updated)
+    }
+}
+
+/// The diffusion sampler's keys (defaults: docs/sql.md, "The diffusion sampler").
+#[derive(Debug, Clone, PartialEq)]
+pub struct DiffusionKeys {
+    /// T, the ancestral sampler's denoising steps (the reference's `T`).
+    pub steps: usize,
+    /// K, the posterior draws of Q-weighted noise estimation.
+    pub posterior_particles: usize,
+}
+
+impl Default for DiffusionKeys {
+    fn default() -> Self {
+        DiffusionKeys {
+            steps: 20,
+            posterior_particles: 64,
+        }
     }
 }
 
@@ -228,14 +289,18 @@ impl AgentSpec {
     /// Every key either learner reads, at its default: what `--set agent.KEY` may name.
     pub fn schema() -> AgentSpec {
         let (sac, sql) = (SacKeys::default(), SqlKeys::default());
+        let (svgd, diffusion) = (SvgdKeys::default(), DiffusionKeys::default());
         AgentSpec {
             alpha_lr: Some(sac.alpha_lr),
             tau: Some(sac.tau),
             init_alpha: Some(sac.init_alpha),
             target_entropy: Some("auto".into()),
             value_particles: Some(sql.value_particles),
-            kernel_particles: Some(sql.kernel_particles),
-            kernel_update_ratio: Some(sql.kernel_update_ratio),
+            sampler: Some(sql.sampler.name().into()),
+            kernel_particles: Some(svgd.kernel_particles),
+            kernel_update_ratio: Some(svgd.kernel_update_ratio),
+            diffusion_steps: Some(diffusion.steps),
+            posterior_particles: Some(diffusion.posterior_particles),
             target_update_interval: Some(sql.target_update_interval),
             ..AgentSpec::default()
         }
@@ -257,26 +322,39 @@ impl AgentSpec {
             ("init_alpha", self.init_alpha.is_some()),
             ("target_entropy", self.target_entropy.is_some()),
         ];
-        let sql_keys = [
-            ("value_particles", self.value_particles.is_some()),
+        let svgd_keys = [
             ("kernel_particles", self.kernel_particles.is_some()),
             ("kernel_update_ratio", self.kernel_update_ratio.is_some()),
+        ];
+        let diffusion_keys = [
+            ("diffusion_steps", self.diffusion_steps.is_some()),
+            ("posterior_particles", self.posterior_particles.is_some()),
+        ];
+        let sql_keys: Vec<(&str, bool)> = [
+            ("value_particles", self.value_particles.is_some()),
+            ("sampler", self.sampler.is_some()),
             (
                 "target_update_interval",
                 self.target_update_interval.is_some(),
             ),
-        ];
-        let refuse_others = |others: &[(&str, bool)], owner: &str| -> Checked<()> {
+        ]
+        .into_iter()
+        .chain(svgd_keys)
+        .chain(diffusion_keys)
+        .collect();
+        // A key of another learner (or sampler) is an error, not silently ignored.
+        let refuse = |others: &[(&str, bool)], owner: &str, setting: &str| -> Checked<()> {
             match others.iter().find(|(_, set)| *set) {
                 Some((key, _)) => Err(Invalid::new(
                     *key,
-                    format!(
-                        "is a key of \"{owner}\", which agent.algorithm = \"{}\" does not read: remove it",
-                        self.algorithm
-                    ),
+                    format!("is a key of {owner}, which {setting} does not read: remove it"),
                 )),
                 None => Ok(()),
             }
+        };
+        let algorithm_setting = format!("agent.algorithm = \"{}\"", self.algorithm);
+        let refuse_others = |others: &[(&str, bool)], owner: &str| -> Checked<()> {
+            refuse(others, &format!("\"{owner}\""), &algorithm_setting)
         };
         let algorithm = match self.algorithm.as_str() {
             "sac" => {
@@ -295,12 +373,52 @@ impl AgentSpec {
             "sql" => {
                 refuse_others(&sac_keys, "sac")?;
                 let d = SqlKeys::default();
-                let keys = SqlKeys {
+                Algorithm::Sql(SqlKeys {
                     value_particles: at_least(
                         "value_particles",
                         self.value_particles.unwrap_or(d.value_particles),
                         1,
                     )?,
+                    target_update_interval: at_least(
+                        "target_update_interval",
+                        self.target_update_interval
+                            .unwrap_or(d.target_update_interval),
+                        1,
+                    )?,
+                    sampler: self.sampler(&refuse, &svgd_keys, &diffusion_keys)?,
+                })
+            }
+            other => {
+                return Err(Invalid::new(
+                    "algorithm",
+                    format!("\"{other}\" is not a learner: \"sac\" or \"sql\""),
+                ));
+            }
+        };
+        Ok(Agent {
+            hidden: self.hidden.clone(),
+            actor_lr: positive("actor_lr", self.actor_lr)?,
+            critic_lr: positive("critic_lr", self.critic_lr)?,
+            algorithm,
+        })
+    }
+}
+
+impl AgentSpec {
+    /// SQL's sampler and its keys; `refuse` turns away a key the chosen sampler does not read.
+    fn sampler(
+        &self,
+        refuse: &dyn Fn(&[(&str, bool)], &str, &str) -> Checked<()>,
+        svgd_keys: &[(&str, bool)],
+        diffusion_keys: &[(&str, bool)],
+    ) -> Checked<Sampler> {
+        let name = self.sampler.as_deref().unwrap_or("svgd");
+        let setting = format!("agent.sampler = \"{name}\"");
+        match name {
+            "svgd" => {
+                refuse(diffusion_keys, "the diffusion sampler", &setting)?;
+                let d = SvgdKeys::default();
+                let keys = SvgdKeys {
                     kernel_particles: at_least(
                         "kernel_particles",
                         self.kernel_particles.unwrap_or(d.kernel_particles),
@@ -311,12 +429,6 @@ impl AgentSpec {
                         self.kernel_update_ratio.unwrap_or(d.kernel_update_ratio),
                         0.0,
                         1.0,
-                    )?,
-                    target_update_interval: at_least(
-                        "target_update_interval",
-                        self.target_update_interval
-                            .unwrap_or(d.target_update_interval),
-                        1,
                     )?,
                 };
                 // SVGD's kernel bandwidth is the median squared distance between fixed and moved
@@ -333,21 +445,29 @@ impl AgentSpec {
                         ),
                     ));
                 }
-                Algorithm::Sql(keys)
+                Ok(Sampler::Svgd(keys))
             }
-            other => {
-                return Err(Invalid::new(
-                    "algorithm",
-                    format!("\"{other}\" is not a learner: \"sac\" or \"sql\""),
-                ));
+            "diffusion" => {
+                refuse(svgd_keys, "the SVGD sampler", &setting)?;
+                let d = DiffusionKeys::default();
+                Ok(Sampler::Diffusion(DiffusionKeys {
+                    steps: at_least(
+                        "diffusion_steps",
+                        self.diffusion_steps.unwrap_or(d.steps),
+                        1,
+                    )?,
+                    posterior_particles: at_least(
+                        "posterior_particles",
+                        self.posterior_particles.unwrap_or(d.posterior_particles),
+                        1,
+                    )?,
+                }))
             }
-        };
-        Ok(Agent {
-            hidden: self.hidden.clone(),
-            actor_lr: positive("actor_lr", self.actor_lr)?,
-            critic_lr: positive("critic_lr", self.critic_lr)?,
-            algorithm,
-        })
+            other => Err(Invalid::new(
+                "sampler",
+                format!("\"{other}\" is not a sampler: \"svgd\" or \"diffusion\""),
+            )),
+        }
     }
 }
 
@@ -374,8 +494,17 @@ impl Agent {
             }
             Algorithm::Sql(k) => {
                 spec.value_particles = Some(k.value_particles);
-                spec.kernel_particles = Some(k.kernel_particles);
-                spec.kernel_update_ratio = Some(k.kernel_update_ratio);
+                spec.sampler = Some(k.sampler.name().into());
+                match &k.sampler {
+                    Sampler::Svgd(s) => {
+                        spec.kernel_particles = Some(s.kernel_particles);
+                        spec.kernel_update_ratio = Some(s.kernel_update_ratio);
+                    }
+                    Sampler::Diffusion(d) => {
+                        spec.diffusion_steps = Some(d.steps);
+                        spec.posterior_particles = Some(d.posterior_particles);
+                    }
+                }
                 spec.target_update_interval = Some(k.target_update_interval);
             }
         }

@@ -1,8 +1,9 @@
 //! Soft Q-learning (Haarnoja, Tang, Abbeel, Levine 2017, "Reinforcement Learning with Deep
 //! Energy-Based Policies", arXiv:1702.08165, Algorithm 1; reference code `haarnoja/softqlearning`,
 //! `softqlearning/algorithms/sql.py`) on candle: a soft Q network `Q_θ(s, a)` with a target copy,
-//! and an amortized sampler `a = tanh(f_φ(s, ξ))`, `ξ ~ N(0, I)`, trained by SVGD toward the
-//! Boltzmann policy `exp(Q_θ(s, ·)/α)`. Networks are candle-nn `Linear` layers in one `VarMap`
+//! and an amortized sampler of the Boltzmann policy `exp(Q_θ(s, ·)/α)`: `a = tanh(f_φ(s, ξ))`,
+//! `ξ ~ N(0, I)`, trained by SVGD ([`svgd`]), or a denoising diffusion model trained by Q-weighted
+//! noise estimation ([`diffusion`]). Networks are candle-nn `Linear` layers in one `VarMap`
 //! (`qf.*`, `qf_target.*`, `sampler.*`), each layer run as one fused op of [`ops`] (product,
 //! bias and activation, with a backward that computes only the gradients asked for); every
 //! gradient is candle's autograd.
@@ -12,6 +13,7 @@
 //! importance sampling multiplies by the box's volume `|A|`.
 
 pub mod adam;
+pub mod diffusion;
 pub mod nets;
 pub mod ops;
 pub mod svgd;
@@ -24,9 +26,10 @@ use candle_core::{Device, Tensor};
 use candle_nn::VarMap;
 
 use self::adam::Adam;
+use self::diffusion::{EMBEDDING, Schedule};
 use self::nets::Mlp;
 use self::ops::{Activation, Grad};
-use crate::config::{Algorithm, Config, SqlKeys};
+use crate::config::{Algorithm, Config, Sampler, SqlKeys};
 use crate::error::{Error, Result};
 use crate::rng::Rng;
 use crate::training::memory::LearnerBytes;
@@ -79,7 +82,15 @@ impl Sql {
         let vars = VarMap::new();
         let qf = Mlp::new(&vars, "qf", &sizes(od + ad, 1), Activation::Identity)?;
         let qf_target = Mlp::new(&vars, "qf_target", &sizes(od + ad, 1), Activation::Identity)?;
-        let sampler = Mlp::new(&vars, "sampler", &sizes(od + ad, ad), Activation::Tanh)?;
+        let sampler = match &keys.sampler {
+            Sampler::Svgd(_) => Mlp::new(&vars, "sampler", &sizes(od + ad, ad), Activation::Tanh)?,
+            Sampler::Diffusion(_) => Mlp::new(
+                &vars,
+                "sampler",
+                &sizes(od + ad + EMBEDDING, ad),
+                Activation::Identity,
+            )?,
+        };
         nets::init_uniform(&vars, rng)?;
         nets::copy_prefix(&vars, "qf.", "qf_target.")?;
         let temperature = config.objective.temperature.fixed();
@@ -112,19 +123,30 @@ impl Sql {
             config.env.action_dim(),
             &config.agent.hidden,
         );
+        let sampler_inputs = match &config.agent.algorithm {
+            Algorithm::Sql(SqlKeys {
+                sampler: Sampler::Diffusion(_),
+                ..
+            }) => od + ad + EMBEDDING,
+            _ => od + ad,
+        };
         (
             memory::mlp_parameters(od + ad, hidden, 1),
-            memory::mlp_parameters(od + ad, hidden, ad),
+            memory::mlp_parameters(sampler_inputs, hidden, ad),
         )
     }
 
     /// About the bytes the agent holds while it trains: three networks, two optimizers' moments
     /// and the gradients; then the activations of a minibatch's particles (the value's and the
-    /// sampler's) through a forward and a backward pass.
+    /// sampler's: SVGD's kernel particles or the diffusion posterior's draws) through a forward
+    /// and a backward pass.
     pub fn training_bytes(config: &Config) -> LearnerBytes {
         let (q, s) = Self::parameter_counts(config);
         let particles = match &config.agent.algorithm {
-            Algorithm::Sql(k) => (k.value_particles + k.kernel_particles) as f64,
+            Algorithm::Sql(k) => match &k.sampler {
+                Sampler::Svgd(s) => (k.value_particles + s.kernel_particles) as f64,
+                Sampler::Diffusion(d) => (k.value_particles + d.posterior_particles) as f64,
+            },
             Algorithm::Sac(_) => 1.0,
         };
         let rows = config.train.batch_size as f64 * (1.0 + particles);
@@ -137,11 +159,45 @@ impl Sql {
 
     /// A sampled action on [-1, 1] for each of `n` observations, the noise from `rng`.
     pub fn sample(&self, obs: &[f32], n: usize, rng: &mut Rng) -> candle_core::Result<Vec<f32>> {
-        let obs = Tensor::from_slice(obs, (n, self.obs_dim), &Device::Cpu)?;
-        let xi = nets::normal(rng, n, self.act_dim)?;
-        self.sampler_actions(&obs, &xi, Grad::None)?
-            .flatten_all()?
-            .to_vec1()
+        match &self.keys.sampler {
+            Sampler::Svgd(_) => {
+                let obs = Tensor::from_slice(obs, (n, self.obs_dim), &Device::Cpu)?;
+                let xi = nets::normal(rng, n, self.act_dim)?;
+                self.sampler_actions(&obs, &xi, Grad::None)?
+                    .flatten_all()?
+                    .to_vec1()
+            }
+            Sampler::Diffusion(d) => {
+                let schedule = Schedule::new(d.steps);
+                diffusion::sample_with(&schedule, n, self.act_dim, rng, |t, x| {
+                    let levels = vec![t; n];
+                    self.denoiser(obs, x, &levels, Grad::None)?
+                        .flatten_all()?
+                        .to_vec1()
+                })
+            }
+        }
+    }
+
+    /// The denoiser `ε_φ(s, a_t, t)` on rows of observations, noisy actions and levels,
+    /// `[rows, act_dim]`.
+    fn denoiser(
+        &self,
+        obs: &[f32],
+        noisy: &[f32],
+        levels: &[f64],
+        grad: Grad,
+    ) -> candle_core::Result<Tensor> {
+        let (od, ad, n) = (self.obs_dim, self.act_dim, levels.len());
+        let width = od + ad + EMBEDDING;
+        let mut rows = vec![0.0f32; n * width];
+        for (i, row) in rows.chunks_exact_mut(width).enumerate() {
+            row[..od].copy_from_slice(&obs[i * od..(i + 1) * od]);
+            row[od..od + ad].copy_from_slice(&noisy[i * ad..(i + 1) * ad]);
+            diffusion::embed(levels[i], &mut row[od + ad..]);
+        }
+        let x = Tensor::from_vec(rows, (n, width), &Device::Cpu)?;
+        self.sampler.forward(&x, grad)
     }
 
     /// `tanh(f_φ([s, ξ]))`, `[rows, act_dim]`.
@@ -222,6 +278,7 @@ impl Learner for Sql {
         let tensors = self.named("");
         let meta = HashMap::from([
             ("format".to_string(), FORMAT.to_string()),
+            ("sampler".to_string(), self.keys.sampler.name().to_string()),
             (
                 "hidden".to_string(),
                 format!(

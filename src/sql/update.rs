@@ -5,8 +5,10 @@
 
 use candle_core::{D, Device, Tensor, Var};
 
+use super::diffusion::Targets;
 use super::ops::Grad;
 use super::{Sql, nets, svgd};
+use crate::config::Sampler;
 use crate::rng::Rng;
 use crate::training::{Batch, Losses};
 
@@ -33,7 +35,10 @@ impl Sql {
         let next_obs = Tensor::from_slice(b.next_obs, (n, od), dev)?;
         let terminated = Tensor::from_slice(b.terminated, n, dev)?;
         let critic = self.soft_bellman_step(&obs, &action, &reward, &next_obs, &terminated, rng)?;
-        let actor = self.svgd_step(&obs, rng)?;
+        let actor = match &self.keys.sampler {
+            Sampler::Svgd(_) => self.svgd_step(&obs, rng)?,
+            Sampler::Diffusion(_) => self.noise_estimation_step(b.obs, b.action, rng)?,
+        };
         if self
             .qf_opt
             .t
@@ -127,8 +132,11 @@ impl Sql {
         rng: &mut Rng,
     ) -> candle_core::Result<(Tensor, Tensor)> {
         let (n, ad) = (obs.dims2()?.0, self.act_dim);
-        let k = self.keys.kernel_particles;
-        let (updated_count, fixed_count) = self.keys.updated_and_fixed();
+        let Sampler::Svgd(keys) = &self.keys.sampler else {
+            unreachable!("SVGD particles for an SVGD sampler");
+        };
+        let k = keys.kernel_particles;
+        let (updated_count, fixed_count) = keys.updated_and_fixed();
         let xi = nets::normal(rng, n * k, ad)?.reshape((n, k, ad))?;
         let particles = |first: usize, count: usize, grad: Grad| {
             let xi = xi.narrow(1, first, count)?.reshape((n * count, ad))?;
@@ -160,6 +168,36 @@ impl Sql {
             .zip(fixed)
             .map(|(&g, &a)| g / alpha - 2.0 * a / (1.0 - a * a + eps))
             .collect())
+    }
+
+    /// The diffusion sampler's step by Q-weighted noise estimation ([`super::diffusion`]): the
+    /// minibatch's replay actions `actions` noised at levels uniform on `[t_min, t_max]`, K =
+    /// `posterior_particles` truncated posterior draws for each, weighted by
+    /// `softmax(Q_θ(s, a_0k)/α)` through the Q network the Bellman step just updated, the target
+    /// `ε̂` held constant, and one Adam step on `J = mean((ε_φ(s, a_t, t) − ε̂)²)` over rows and
+    /// action dimensions (the reference's `actor_loss`). Returns J.
+    pub fn noise_estimation_step(
+        &mut self,
+        obs: &[f32],
+        actions: &[f32],
+        rng: &mut Rng,
+    ) -> candle_core::Result<f64> {
+        let Sampler::Diffusion(keys) = &self.keys.sampler else {
+            unreachable!("noise estimation for a diffusion sampler");
+        };
+        let (od, ad, k) = (self.obs_dim, self.act_dim, keys.posterior_particles);
+        let n = obs.len() / od;
+        let targets = Targets::draw(actions, ad, k, rng);
+        let repeated: Vec<f32> = obs
+            .chunks_exact(od)
+            .flat_map(|o| o.iter().copied().cycle().take(od * k))
+            .collect();
+        let q = self.q(&repeated, &targets.posterior, n * k)?;
+        let eps_hat = Tensor::from_vec(targets.noise(&q, self.alpha), (n, ad), &Device::Cpu)?;
+        let eps = self.denoiser(obs, &targets.noisy, &targets.levels, Grad::Full)?;
+        let loss = (eps - eps_hat)?.sqr()?.mean_all()?;
+        candle_nn::Optimizer::backward_step(&mut self.sampler_opt, &loss)?;
+        Ok(f64::from(loss.to_scalar::<f32>()?))
     }
 
     /// The sampler's step on the surrogate `−Σ a_updated·φ` for the updated particles (with their
@@ -300,12 +338,19 @@ mod tests {
 
     /// The multigoal_sql sizes (128×128, batch 64, 16 + 32 particles) updated inside a pool of two
     /// threads (the layers' products and the kernel's states split between them) give the same
-    /// bits as inside a pool of one: every variable and both losses, over three updates.
+    /// bits as inside a pool of one: every variable and both losses, over three updates; so do
+    /// multigoal_diffusion's (64 posterior draws a row).
     #[test]
     fn updates_on_two_threads_are_the_same_bits_as_on_one() {
+        for config in ["multigoal_sql", "multigoal_diffusion"] {
+            updates_on_two_threads_are_the_same_bits_as_on_one_for(config);
+        }
+    }
+
+    fn updates_on_two_threads_are_the_same_bits_as_on_one_for(config: &str) {
         use rand::Rng as _;
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/configs/multigoal_sql.toml");
-        let cfg = Config::load(std::path::Path::new(path), &[]).unwrap();
+        let path = format!("{}/configs/{config}.toml", env!("CARGO_MANIFEST_DIR"));
+        let cfg = Config::load(std::path::Path::new(&path), &[]).unwrap();
         // Three minibatches of 64 made-up transitions: positions and actions uniform on the
         // world's box and the action box, rewards in [−60, 10], one in ten terminated.
         let mut rng = crate::rng::seeded(4);
@@ -345,10 +390,10 @@ mod tests {
             })
         };
         let (one, two) = (run(1), run(2));
-        assert_eq!(one.0, two.0, "losses");
+        assert_eq!(one.0, two.0, "{config}: losses");
         assert!(
             one.1 == two.1,
-            "variables differ between one thread and two"
+            "{config}: variables differ between one thread and two"
         );
     }
 }
