@@ -30,21 +30,29 @@ use crate::tanh_gaussian::to_env_action;
 /// Rows of one pass of the Q network over states × cells.
 const ROWS_PER_PASS: usize = 1 << 15;
 
-/// `Q_θ(s, a_k)` at every cell midpoint of every state, `states.len() × actions.len()`.
-fn q_cells(sql: &Sql, env: &Env, actions: &ActionGrid, states: &[Vec<f64>]) -> Vec<f64> {
-    let (k, ad) = (actions.len(), actions.dim());
+/// The most action dimensions in which compare evaluates a diffusion sampler's density (one
+/// backward pass per dimension for the exact Jacobian trace, at every cell).
+const MAX_DENSITY_DIMS: usize = 3;
+
+/// The cell midpoints on the networks' [-1, 1], `actions.len() × dim` numbers.
+fn unit_midpoints(env: &Env, actions: &ActionGrid) -> Vec<f32> {
     let bounds = env.action_bounds();
-    // Midpoints on the networks' [-1, 1].
-    let unit: Vec<f32> = actions
+    actions
         .all()
-        .chunks_exact(ad)
+        .chunks_exact(actions.dim())
         .flat_map(|a| {
             a.iter()
                 .zip(&bounds)
                 .map(|(x, b)| (2.0 * (x - b.lo) / b.width() - 1.0) as f32)
                 .collect::<Vec<_>>()
         })
-        .collect();
+        .collect()
+}
+
+/// `Q_θ(s, a_k)` at every cell midpoint of every state, `states.len() × actions.len()`.
+fn q_cells(sql: &Sql, env: &Env, actions: &ActionGrid, states: &[Vec<f64>]) -> Vec<f64> {
+    let (k, ad) = (actions.len(), actions.dim());
+    let unit = unit_midpoints(env, actions);
     let od = env.obs_dim();
     let mut out = Vec::with_capacity(states.len() * k);
     for chunk in states.chunks((ROWS_PER_PASS / k).max(1)) {
@@ -165,10 +173,24 @@ impl LearnedPolicy for Sql {
         let p: Vec<f64> = log_p.iter().map(|l| l.exp()).collect();
         let h = self.sampler_histogram(env, actions, state, rng)?;
         let floor = multinomial(&p, SAMPLER_DRAWS, rng);
+        let kl_density = (self.has_density() && actions.dim() <= MAX_DENSITY_DIMS).then(|| {
+            let obs = observations(env, &[state.to_vec()]);
+            let log_density = self
+                .log_density(&obs, &unit_midpoints(env, actions))
+                .expect("the denoiser's shapes are its own");
+            // Cell masses ∝ the density at the midpoints (the cells are equal).
+            let log_mass = log_masses(1.0, &log_density);
+            log_mass
+                .iter()
+                .zip(&log_p)
+                .map(|(lm, lp)| lm.exp() * (lm - lp))
+                .sum()
+        });
         Some(Fidelity {
             kl_to_policy: kl_of_frequencies(&h, &log_p),
             kl_floor: kl_of_frequencies(&floor, &log_p),
             kl_to_exact: kl_of_frequencies(&h, &log_masses(exact.alpha, &lookahead.q)),
+            kl_density,
         })
     }
 

@@ -34,6 +34,11 @@ pub struct Fidelity {
     pub kl_floor: f64,
     /// `KL(h‖π*)`: the sampler against the exact optimum.
     pub kl_to_exact: f64,
+    /// For a diffusion sampler in few action dimensions: `KL(p‖π_θ)` over the cells, `p` the
+    /// density of its probability-flow ODE sampler at the cell midpoints, normalized over the
+    /// cells. It belongs to that deterministic sampler, not to the ancestral one the histogram
+    /// measures (the two share the denoiser and agree when it is exact).
+    pub kl_density: Option<f64>,
 }
 
 /// How many sampler draws a state's histogram takes.

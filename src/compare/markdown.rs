@@ -67,18 +67,31 @@ pub fn markdown(r: &Report, checkpoint: &Path, exact: &Path) -> String {
         );
     }
     if r.visited.sampler_kl_mean.is_some() {
+        let density = r.visited.sampler_density_kl_mean.is_some();
         table += &format!(
-            "\nThe sampler against the energy-based policy π_θ, by cell histograms of {} draws a state:\n\n\
-             | states | KL(sampler‖π_θ) | the same for draws from π_θ itself | KL(sampler‖π*) |\n|---|---|---|---|\n",
-            super::learned::SAMPLER_DRAWS
+            "\nThe sampler against the energy-based policy π_θ, by cell histograms of {} draws a state{}:\n\n\
+             | states | KL(sampler‖π_θ) | the same for draws from π_θ itself | KL(sampler‖π*) |{}\n|---|---|---|---|{}\n",
+            super::learned::SAMPLER_DRAWS,
+            if density {
+                "; and the exact density of the diffusion model's probability-flow ODE sampler (a deterministic sampler of the same denoiser), over the cells"
+            } else {
+                ""
+            },
+            if density { " KL(ODE density‖π_θ) |" } else { "" },
+            if density { "---|" } else { "" },
         );
         for (name, v) in sets {
             let f = |x: Option<f64>| x.map_or("–".to_string(), |x| format!("{x:.4}"));
             table += &format!(
-                "| {name} | {} | {} | {} |\n",
+                "| {name} | {} | {} | {} |{}\n",
                 f(v.sampler_kl_mean),
                 f(v.sampler_kl_floor_mean),
-                f(v.sampler_kl_exact_mean)
+                f(v.sampler_kl_exact_mean),
+                if density {
+                    format!(" {} |", f(v.sampler_density_kl_mean))
+                } else {
+                    String::new()
+                }
             );
         }
     }

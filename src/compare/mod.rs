@@ -112,6 +112,11 @@ pub struct StateSet {
     pub sampler_kl_floor_mean: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sampler_kl_exact_mean: Option<f64>,
+    /// For a diffusion sampler in few action dimensions: the mean over states of `KL(p‖π_θ)`,
+    /// `p` the cell masses of its probability-flow ODE sampler's exact density
+    /// ([`learned::Fidelity::kl_density`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sampler_density_kl_mean: Option<f64>,
 }
 
 /// The comparison at one state.
@@ -290,6 +295,11 @@ fn state_set(per: &[PerState]) -> StateSet {
         sampler_kl_mean: sampler(&|f| f.kl_to_policy),
         sampler_kl_floor_mean: sampler(&|f| f.kl_floor),
         sampler_kl_exact_mean: sampler(&|f| f.kl_to_exact),
+        sampler_density_kl_mean: per
+            .iter()
+            .map(|p| p.sampler.as_ref().and_then(|f| f.kl_density))
+            .sum::<Option<f64>>()
+            .map(|t| t / k),
     }
 }
 

@@ -404,11 +404,15 @@ impl AgentSpec {
     }
 }
 
+/// Turns away the first key set of `keys` (named, set or not), which belong to `owner` and
+/// which `setting` does not read.
+type Refuse = dyn Fn(&[(&str, bool)], &str, &str) -> Checked<()>;
+
 impl AgentSpec {
     /// SQL's sampler and its keys; `refuse` turns away a key the chosen sampler does not read.
     fn sampler(
         &self,
-        refuse: &dyn Fn(&[(&str, bool)], &str, &str) -> Checked<()>,
+        refuse: &Refuse,
         svgd_keys: &[(&str, bool)],
         diffusion_keys: &[(&str, bool)],
     ) -> Checked<Sampler> {

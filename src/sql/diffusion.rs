@@ -551,15 +551,11 @@ mod tests {
         };
         let q = [0.0, (alpha * 3f64.ln()) as f32];
         let eps = targets.noise(&q, alpha);
-        for c in 0..2 {
+        for (c, &e) in eps.iter().enumerate() {
             let clean =
                 0.25 * f64::from(targets.posterior[c]) + 0.75 * f64::from(targets.posterior[2 + c]);
             let expect = (f64::from(targets.noisy[c]) - ab.sqrt() * clean) / (1.0 - ab).sqrt();
-            assert!(
-                (f64::from(eps[c]) - expect).abs() < 1e-5,
-                "{c}: {} vs {expect}",
-                eps[c]
-            );
+            assert!((f64::from(e) - expect).abs() < 1e-5, "{c}: {e} vs {expect}");
         }
         let flat = targets.noise(&[7.0, 7.0], alpha);
         let expect = (0.2 - ab.sqrt() * 0.1) / (1.0 - ab).sqrt();

@@ -35,6 +35,9 @@ use crate::rng::Rng;
 use crate::training::memory::LearnerBytes;
 use crate::training::{Batch, Learner, Losses, NamedTensor, Replay, Tensors, checkpoint, memory};
 
+/// Runge–Kutta steps of the probability-flow ODE for a density (in log η, from t_min to t_max).
+pub const ODE_STEPS: usize = 16;
+
 /// The tag of SQL checkpoint files.
 pub const FORMAT: &str = "maxent-sql-1";
 
@@ -177,6 +180,64 @@ impl Sql {
                 })
             }
         }
+    }
+
+    /// Whether the sampler has a density to evaluate (the diffusion model's, by its
+    /// probability-flow ODE).
+    pub fn has_density(&self) -> bool {
+        matches!(self.keys.sampler, Sampler::Diffusion(_))
+    }
+
+    /// The log-density on [-1, 1]^d of the diffusion model's probability-flow ODE sampler at one
+    /// observation `obs` for each of the `actions` (row-major, on [-1, 1]), by
+    /// [`diffusion::ode_log_density`] with [`ODE_STEPS`] steps and the exact Jacobian trace.
+    pub fn log_density(&self, obs: &[f32], actions: &[f32]) -> candle_core::Result<Vec<f64>> {
+        let ad = self.act_dim;
+        let n = actions.len() / ad;
+        let rows: Vec<f32> = obs.iter().copied().cycle().take(obs.len() * n).collect();
+        diffusion::ode_log_density(actions, ad, ODE_STEPS, |t, x| {
+            self.denoiser_and_diagonal(&rows, x, t)
+        })
+    }
+
+    /// The denoiser's ε at level `t` and the diagonal of its Jacobian in the noisy action,
+    /// `∂ε_i/∂x_i` (one backward pass per action dimension, the weights held constant), both
+    /// `[rows, act_dim]`.
+    fn denoiser_and_diagonal(
+        &self,
+        obs: &[f32],
+        x: &[f32],
+        t: f64,
+    ) -> candle_core::Result<(Vec<f32>, Vec<f32>)> {
+        let (od, ad) = (self.obs_dim, self.act_dim);
+        let n = x.len() / ad;
+        let dev = &Device::Cpu;
+        let leaf = candle_core::Var::from_slice(x, (n, ad), dev)?;
+        let mut embedding = [0.0f32; EMBEDDING];
+        diffusion::embed(t, &mut embedding);
+        let input = Tensor::cat(
+            &[
+                &Tensor::from_slice(obs, (n, od), dev)?,
+                leaf.as_tensor(),
+                &Tensor::from_slice(&embedding, (1, EMBEDDING), dev)?.broadcast_as((n, EMBEDDING))?,
+            ],
+            1,
+        )?;
+        let eps = self.sampler.forward(&input, Grad::Frozen)?;
+        let mut diagonal = vec![0.0f32; n * ad];
+        for i in 0..ad {
+            let grads = eps.narrow(1, i, 1)?.sum_all()?.backward()?;
+            let column = grads
+                .get(leaf.as_tensor())
+                .expect("ε depends on the noisy action")
+                .narrow(1, i, 1)?
+                .flatten_all()?
+                .to_vec1::<f32>()?;
+            for (r, g) in column.into_iter().enumerate() {
+                diagonal[r * ad + i] = g;
+            }
+        }
+        Ok((eps.flatten_all()?.to_vec1()?, diagonal))
     }
 
     /// The denoiser `ε_φ(s, a_t, t)` on rows of observations, noisy actions and levels,
