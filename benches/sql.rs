@@ -7,28 +7,34 @@
 //! Adam); and the SVGD step's parts one by one, as `svgd_step` runs them: the particles (the fixed
 //! half by a forward pass alone, the updated half with the sampler's graph), `∇_a log p` (Q
 //! forward and its backward to the actions on the 64·16 fixed particles), the kernel direction,
-//! and the surrogate's backward with the sampler's Adam step. A 256³ f32 product on the same
-//! kernel, timed in the same sitting, is the reference the figures are read against.
+//! and the surrogate's backward with the sampler's Adam step.
+//!
+//! Beside it, the same update with the diffusion sampler of `configs/multigoal_diffusion.toml`
+//! (T = 20, 64 posterior draws): whole, its noise-estimation step, and that step's parts: the
+//! draws (levels, noisy replay actions, 64·64 truncated posterior draws), Q at the draws (a
+//! forward pass on 64·64 rows), the weighted targets, and the denoiser's forward, backward and
+//! Adam step on 64 rows; and acting, one action by 20 denoising passes (what every environment
+//! step costs), beside SVGD's one pass. A 256³ f32 product on the same kernel, timed in the same
+//! sitting, is the reference the figures are read against.
 
 use candle_core::{Device, Tensor};
 use criterion::{Criterion, criterion_group, criterion_main};
 use maxent::Config;
 use maxent::matrix::{Mat, matmul};
 use maxent::sql::Sql;
+use maxent::sql::diffusion::Targets;
 use maxent::training::{Replay, Sampled};
 use rand::Rng;
 
+fn load(name: &str) -> Config {
+    let path = format!("{}/configs/{name}.toml", env!("CARGO_MANIFEST_DIR"));
+    let table: toml::Table = toml::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    Config::from_table(table, "bench", None, None, &[]).unwrap()
+}
+
 fn setup() -> (Config, Replay) {
     maxent::process::init(); // as the `maxent` binary runs
-    let table: toml::Table = toml::from_str(
-        &std::fs::read_to_string(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/configs/multigoal_sql.toml"
-        ))
-        .unwrap(),
-    )
-    .unwrap();
-    let config = Config::from_table(table, "bench", None, None, &[]).unwrap();
+    let config = load("multigoal_sql");
     let mut rng = maxent::rng::seeded(0);
     let mut replay = Replay::new(10_000, 2, 2);
     for _ in 0..10_000 {
@@ -120,6 +126,50 @@ fn bench(c: &mut Criterion) {
     let phi = direction();
     timed("sql_svgd_surrogate_step", &mut || {
         std::hint::black_box(sql.surrogate_step(&updated, phi.clone()).unwrap());
+    });
+    let one_obs = batch.obs[..2].to_vec();
+    timed("sql_svgd_act", &mut || {
+        std::hint::black_box(sql.sample(&one_obs, 1, &mut rng).unwrap());
+    });
+
+    // The diffusion sampler.
+    let mut diffusion = Sql::new(&load("multigoal_diffusion"), &mut rng).unwrap();
+    let mut fresh = Sampled::default();
+    timed("sql_diffusion_update", &mut || {
+        replay.sample(&mut rng, 64, &mut fresh);
+        std::hint::black_box(diffusion.update(&fresh.batch(), &mut rng).unwrap());
+    });
+    replay.sample(&mut rng, 64, &mut fresh);
+    let batch = fresh.batch();
+    timed("sql_diffusion_noise_estimation_step", &mut || {
+        std::hint::black_box(
+            diffusion
+                .noise_estimation_step(batch.obs, batch.action, &mut rng)
+                .unwrap(),
+        );
+    });
+    timed("sql_diffusion_draws", &mut || {
+        std::hint::black_box(Targets::draw(batch.action, 2, 64, &mut rng));
+    });
+    let targets = Targets::draw(batch.action, 2, 64, &mut rng);
+    timed("sql_diffusion_posterior_q", &mut || {
+        std::hint::black_box(diffusion.posterior_q(batch.obs, &targets).unwrap());
+    });
+    let q = diffusion.posterior_q(batch.obs, &targets).unwrap();
+    let alpha = diffusion.alpha;
+    timed("sql_diffusion_weighted_targets", &mut || {
+        std::hint::black_box(targets.noise(&q, alpha));
+    });
+    let eps_hat = targets.noise(&q, alpha);
+    timed("sql_diffusion_denoiser_step", &mut || {
+        std::hint::black_box(
+            diffusion
+                .denoiser_step(batch.obs, &targets, eps_hat.clone())
+                .unwrap(),
+        );
+    });
+    timed("sql_diffusion_act", &mut || {
+        std::hint::black_box(diffusion.sample(&one_obs, 1, &mut rng).unwrap());
     });
 }
 

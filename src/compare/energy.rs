@@ -166,6 +166,7 @@ impl LearnedPolicy for Sql {
         exact: &Solution,
         state: &[f64],
         lookahead: &Lookahead,
+        density: bool,
         rng: &mut Rng,
     ) -> Option<Fidelity> {
         let (env, actions) = (&exact.env, &exact.actions);
@@ -173,19 +174,20 @@ impl LearnedPolicy for Sql {
         let p: Vec<f64> = log_p.iter().map(|l| l.exp()).collect();
         let h = self.sampler_histogram(env, actions, state, rng)?;
         let floor = multinomial(&p, SAMPLER_DRAWS, rng);
-        let kl_density = (self.has_density() && actions.dim() <= MAX_DENSITY_DIMS).then(|| {
-            let obs = observations(env, &[state.to_vec()]);
-            let log_density = self
-                .log_density(&obs, &unit_midpoints(env, actions))
-                .expect("the denoiser's shapes are its own");
-            // Cell masses ∝ the density at the midpoints (the cells are equal).
-            let log_mass = log_masses(1.0, &log_density);
-            log_mass
-                .iter()
-                .zip(&log_p)
-                .map(|(lm, lp)| lm.exp() * (lm - lp))
-                .sum()
-        });
+        let kl_density =
+            (density && self.has_density() && actions.dim() <= MAX_DENSITY_DIMS).then(|| {
+                let obs = observations(env, &[state.to_vec()]);
+                let log_density = self
+                    .log_density(&obs, &unit_midpoints(env, actions))
+                    .expect("the denoiser's shapes are its own");
+                // Cell masses ∝ the density at the midpoints (the cells are equal).
+                let log_mass = log_masses(1.0, &log_density);
+                log_mass
+                    .iter()
+                    .zip(&log_p)
+                    .map(|(lm, lp)| lm.exp() * (lm - lp))
+                    .sum()
+            });
         Some(Fidelity {
             kl_to_policy: kl_of_frequencies(&h, &log_p),
             kl_floor: kl_of_frequencies(&floor, &log_p),
@@ -362,7 +364,7 @@ mod tests {
             for i in 0..2 {
                 assert!(d.mean[i].abs() < 1e-12 && (d.std[i] - std).abs() < 1e-12);
             }
-            let f = sql.fidelity(&exact, s, &l, &mut rng).unwrap();
+            let f = sql.fidelity(&exact, s, &l, true, &mut rng).unwrap();
             let mut a = [0.0; 2];
             to_env_action(
                 &config.env.action_bounds(),

@@ -74,12 +74,14 @@ pub trait LearnedPolicy {
         rng: &mut rng::Rng,
     ) -> (Vec<f64>, f64);
 
-    /// How closely the learner's amortized sampler follows the policy at `state`, if it has one.
+    /// How closely the learner's amortized sampler follows the policy at `state`, if it has one;
+    /// with its density's KL too where it has one and `density` asks for it.
     fn fidelity(
         &mut self,
         _exact: &Solution,
         _state: &[f64],
         _lookahead: &Lookahead,
+        _density: bool,
         _rng: &mut rng::Rng,
     ) -> Option<Fidelity> {
         None

@@ -73,11 +73,18 @@ pub fn markdown(r: &Report, checkpoint: &Path, exact: &Path) -> String {
              | states | KL(sampler‖π_θ) | the same for draws from π_θ itself | KL(sampler‖π*) |{}\n|---|---|---|---|{}\n",
             super::learned::SAMPLER_DRAWS,
             if density {
-                "; and the exact density of the diffusion model's probability-flow ODE sampler (a deterministic sampler of the same denoiser), over the cells"
+                format!(
+                    "; and the exact density of the diffusion model's probability-flow ODE sampler (a deterministic sampler of the same denoiser), over the cells, at each set's first {} states",
+                    super::DENSITY_STATES
+                )
+            } else {
+                String::new()
+            },
+            if density {
+                " KL(ODE density‖π_θ) |"
             } else {
                 ""
             },
-            if density { " KL(ODE density‖π_θ) |" } else { "" },
             if density { "---|" } else { "" },
         );
         for (name, v) in sets {

@@ -112,12 +112,19 @@ pub struct StateSet {
     pub sampler_kl_floor_mean: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sampler_kl_exact_mean: Option<f64>,
-    /// For a diffusion sampler in few action dimensions: the mean over states of `KL(p‖π_θ)`,
-    /// `p` the cell masses of its probability-flow ODE sampler's exact density
-    /// ([`learned::Fidelity::kl_density`]).
+    /// For a diffusion sampler in few action dimensions: the mean of `KL(p‖π_θ)`, `p` the cell
+    /// masses of its probability-flow ODE sampler's exact density
+    /// ([`learned::Fidelity::kl_density`]), over the set's first `sampler_density_states` states
+    /// (at most [`DENSITY_STATES`]: an ODE solve with a Jacobian trace at every cell costs
+    /// several histograms).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sampler_density_kl_mean: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sampler_density_states: Option<usize>,
 }
+
+/// The most states of a set at which a sampler's density is evaluated.
+pub const DENSITY_STATES: usize = 50;
 
 /// The comparison at one state.
 struct PerState {
@@ -225,20 +232,21 @@ struct Context<'a> {
 }
 
 impl Context<'_> {
-    /// The metrics at `s`; the sampler's fidelity too when `fidelity`.
+    /// The metrics at `s`; the sampler's fidelity too when `fidelity` (with its density's when
+    /// `density`).
     fn at(
         &self,
         learned: &mut dyn LearnedPolicy,
         s: &[f64],
         samples: usize,
-        fidelity: bool,
+        (fidelity, density): (bool, bool),
         rng: &mut rng::Rng,
     ) -> PerState {
         let (exact, grid) = (self.exact, &self.exact.grid);
         let l = exact.lookahead(s);
         let d = learned.against(exact, s, &l, samples, rng);
         let sampler = match fidelity {
-            true => learned.fidelity(exact, s, &l, rng),
+            true => learned.fidelity(exact, s, &l, density, rng),
             false => None,
         };
         let v_pi = grid.value_at(&self.v_pi, s);
@@ -295,11 +303,19 @@ fn state_set(per: &[PerState]) -> StateSet {
         sampler_kl_mean: sampler(&|f| f.kl_to_policy),
         sampler_kl_floor_mean: sampler(&|f| f.kl_floor),
         sampler_kl_exact_mean: sampler(&|f| f.kl_to_exact),
-        sampler_density_kl_mean: per
-            .iter()
-            .map(|p| p.sampler.as_ref().and_then(|f| f.kl_density))
-            .sum::<Option<f64>>()
-            .map(|t| t / k),
+        sampler_density_kl_mean: {
+            let kl: Vec<f64> = per
+                .iter()
+                .filter_map(|p| p.sampler.as_ref().and_then(|f| f.kl_density))
+                .collect();
+            (!kl.is_empty()).then(|| kl.iter().sum::<f64>() / kl.len() as f64)
+        },
+        sampler_density_states: Some(
+            per.iter()
+                .filter(|p| p.sampler.as_ref().is_some_and(|f| f.kl_density.is_some()))
+                .count(),
+        )
+        .filter(|&n| n > 0),
     }
 }
 
@@ -403,7 +419,11 @@ pub fn compare(
     let mut metrics = |states: &[Vec<f64>], rng: &mut rng::Rng| -> StateSet {
         let per: Vec<PerState> = states
             .iter()
-            .map(|s| context.at(&mut *learned, s, opts.samples, true, rng))
+            .enumerate()
+            .map(|(i, s)| {
+                let density = i < DENSITY_STATES;
+                context.at(&mut *learned, s, opts.samples, (true, density), rng)
+            })
             .collect();
         state_set(&per)
     };
@@ -423,7 +443,7 @@ pub fn compare(
             .collect();
         let per: Vec<PerState> = states
             .iter()
-            .map(|s| context.at(&mut *learned, s, 32, false, &mut sample_rng))
+            .map(|s| context.at(&mut *learned, s, 32, (false, false), &mut sample_rng))
             .collect();
         figures.push(figures::state_heatmaps(&axes, n, &per));
     }

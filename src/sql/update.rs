@@ -185,16 +185,34 @@ impl Sql {
         let Sampler::Diffusion(keys) = &self.keys.sampler else {
             unreachable!("noise estimation for a diffusion sampler");
         };
-        let (od, ad, k) = (self.obs_dim, self.act_dim, keys.posterior_particles);
-        let n = obs.len() / od;
-        let targets = Targets::draw(actions, ad, k, rng);
+        let targets = Targets::draw(actions, self.act_dim, keys.posterior_particles, rng);
+        let q = self.posterior_q(obs, &targets)?;
+        let eps_hat = targets.noise(&q, self.alpha);
+        self.denoiser_step(obs, &targets, eps_hat)
+    }
+
+    /// `Q_θ(s, a_0k)` at the K posterior draws of each row of `targets`, `[n, K]`.
+    pub fn posterior_q(&self, obs: &[f32], targets: &Targets) -> candle_core::Result<Vec<f32>> {
+        let (od, ad) = (self.obs_dim, self.act_dim);
+        let rows = targets.posterior.len() / ad;
+        let k = rows / (obs.len() / od);
         let repeated: Vec<f32> = obs
             .chunks_exact(od)
             .flat_map(|o| o.iter().copied().cycle().take(od * k))
             .collect();
-        let q = self.q(&repeated, &targets.posterior, n * k)?;
-        let eps_hat = Tensor::from_vec(targets.noise(&q, self.alpha), (n, ad), &Device::Cpu)?;
+        self.q(&repeated, &targets.posterior, rows)
+    }
+
+    /// The denoiser's step toward the targets `eps_hat` (`[n, d]`, held constant) at the noisy
+    /// actions and levels of `targets`: one Adam step on `mean((ε_φ − ε̂)²)`, which it returns.
+    pub fn denoiser_step(
+        &mut self,
+        obs: &[f32],
+        targets: &Targets,
+        eps_hat: Vec<f32>,
+    ) -> candle_core::Result<f64> {
         let eps = self.denoiser(obs, &targets.noisy, &targets.levels, Grad::Full)?;
+        let eps_hat = Tensor::from_vec(eps_hat, eps.shape(), &Device::Cpu)?;
         let loss = (eps - eps_hat)?.sqr()?.mean_all()?;
         candle_nn::Optimizer::backward_step(&mut self.sampler_opt, &loss)?;
         Ok(f64::from(loss.to_scalar::<f32>()?))
