@@ -129,6 +129,17 @@ fn sql_keys_are_validated_and_belong_to_their_learner() {
         "\"svgd\" or \"diffusion\"",
     ]);
     config(&diffusion, "agent.diffusion_steps=0").assert_bad_input(&["agent.diffusion_steps"]);
+    config(&diffusion, "agent.diffusion_steps=100000000000")
+        .assert_bad_input(&["agent.diffusion_steps", "[1, 10000]"]);
+    // Particles a row multiply the minibatch passes: the memory check blames them.
+    dir.maxent(&[
+        "train",
+        "--config",
+        &diffusion,
+        "--set",
+        "agent.posterior_particles=1000000000",
+    ])
+    .assert_bad_input(&["agent.posterior_particles", "memory"]);
     config(&diffusion, "agent.posterior_particles=0")
         .assert_bad_input(&["agent.posterior_particles"]);
     config(&sac, "agent.sampler=\"diffusion\"").assert_bad_input(&["agent.sampler", "\"sql\""]);

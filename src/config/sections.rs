@@ -216,6 +216,9 @@ impl SvgdKeys {
     }
 }
 
+/// The most denoising steps a diffusion sampler takes (each is a network pass per action).
+pub const MAX_DIFFUSION_STEPS: usize = 10_000;
+
 /// The diffusion sampler's keys (defaults: docs/sql.md, "The diffusion sampler").
 #[derive(Debug, Clone, PartialEq)]
 pub struct DiffusionKeys {
@@ -454,12 +457,15 @@ impl AgentSpec {
             "diffusion" => {
                 refuse(svgd_keys, "the SVGD sampler", &setting)?;
                 let d = DiffusionKeys::default();
-                Ok(Sampler::Diffusion(DiffusionKeys {
-                    steps: at_least(
+                let steps = self.diffusion_steps.unwrap_or(d.steps);
+                if !(1..=MAX_DIFFUSION_STEPS).contains(&steps) {
+                    return Err(Invalid::new(
                         "diffusion_steps",
-                        self.diffusion_steps.unwrap_or(d.steps),
-                        1,
-                    )?,
+                        format!("{steps} is out of range: must be in [1, {MAX_DIFFUSION_STEPS}]"),
+                    ));
+                }
+                Ok(Sampler::Diffusion(DiffusionKeys {
+                    steps,
                     posterior_particles: at_least(
                         "posterior_particles",
                         self.posterior_particles.unwrap_or(d.posterior_particles),

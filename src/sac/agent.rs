@@ -141,6 +141,7 @@ impl Sac {
         LearnerBytes {
             parameters: f32s * (4.0 * actor + 10.0 * critic),
             activations: f32s * rows * (6.0 * hidden.iter().sum::<f64>() + 12.0 * widest),
+            particles: None,
         }
     }
 

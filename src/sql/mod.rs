@@ -145,18 +145,21 @@ impl Sql {
     /// and a backward pass.
     pub fn training_bytes(config: &Config) -> LearnerBytes {
         let (q, s) = Self::parameter_counts(config);
-        let particles = match &config.agent.algorithm {
-            Algorithm::Sql(k) => match &k.sampler {
-                Sampler::Svgd(s) => (k.value_particles + s.kernel_particles) as f64,
-                Sampler::Diffusion(d) => (k.value_particles + d.posterior_particles) as f64,
-            },
-            Algorithm::Sac(_) => 1.0,
+        let Algorithm::Sql(k) = &config.agent.algorithm else {
+            unreachable!("SQL's bytes for an SQL config");
         };
+        let value = ("agent.value_particles", k.value_particles);
+        let sampler = match &k.sampler {
+            Sampler::Svgd(s) => ("agent.kernel_particles", s.kernel_particles),
+            Sampler::Diffusion(d) => ("agent.posterior_particles", d.posterior_particles),
+        };
+        let particles = (value.1 + sampler.1) as f64;
         let rows = config.train.batch_size as f64 * (1.0 + particles);
         let widths: f64 = config.agent.hidden.iter().map(|&h| h as f64).sum();
         LearnerBytes {
             parameters: 4.0 * (5.0 * q + 4.0 * s),
             activations: 4.0 * rows * 4.0 * widths,
+            particles: Some(if value.1 > sampler.1 { value } else { sampler }),
         }
     }
 

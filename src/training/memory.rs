@@ -14,6 +14,9 @@ use crate::io::GIB;
 pub struct LearnerBytes {
     pub parameters: f64,
     pub activations: f64,
+    /// The key of the largest per-row particle count the minibatch passes multiply by, and its
+    /// value (SQL's value, kernel or posterior particles), if any.
+    pub particles: Option<(&'static str, usize)>,
 }
 
 /// Parameters (weights and biases) of an MLP `[input, hidden…, output]`, in floating point.
@@ -33,14 +36,18 @@ pub fn check(config: &Config, learner: LearnerBytes, runs: usize) -> Result<()> 
     let LearnerBytes {
         parameters,
         activations,
+        particles,
     } = learner;
-    // The minibatch passes grow with both the batch and the widths: blame the larger.
+    // The minibatch passes grow with the batch, the widths and the particles: blame the largest.
     let widths: usize = config.agent.hidden.iter().sum();
-    let passes_key = if config.train.batch_size > widths {
-        "train.batch_size"
-    } else {
-        "agent.hidden"
-    };
+    let passes_key = [
+        ("train.batch_size", config.train.batch_size),
+        ("agent.hidden", widths),
+    ]
+    .into_iter()
+    .chain(particles)
+    .fold(("agent.hidden", 0), |a, b| if b.1 > a.1 { b } else { a })
+    .0;
     let parts = [
         ("train.buffer_size", replay),
         ("agent.hidden", parameters),
