@@ -206,7 +206,7 @@ fn runs_are_reproducible_and_resume_bit_exactly(sampler: Sampler) {
         file(&dir, "c/final/model.safetensors")
     );
     // Episode rows carry the Q loss and the sampler's loss (the SVGD surrogate, the denoiser's
-    // squared error), no entropy (the sampler has no density to evaluate) and no temperature
+    // squared error), no entropy (training evaluates no sampler density) and no temperature
     // loss.
     let row = dir
         .metrics("a")

@@ -25,7 +25,7 @@ pub struct Losses {
     pub actor: f64,
     pub alpha: f64,
     /// `−E log π(a|s)` over the batch, in nats (env action units), for a learner whose policy
-    /// has a density it can evaluate (SQL's sampler has none).
+    /// has a density it evaluates in training (SQL's samplers: none).
     pub entropy: Option<f64>,
 }
 
