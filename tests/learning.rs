@@ -104,6 +104,28 @@ fn fixed_alpha_pendulum_is_close_to_the_exact_policy() {
     );
 }
 
+/// 100 seeded, sampled episodes of a multi-goal checkpoint: `eval`'s JSON, and how often each of
+/// the four goals ended an episode.
+fn sampled_goals(dir: &Dir, checkpoint: &str) -> (serde_json::Value, [usize; 4]) {
+    let e = dir
+        .maxent(&[
+            "eval",
+            "--checkpoint",
+            checkpoint,
+            "--episodes",
+            "100",
+            "--json",
+        ])
+        .json();
+    let mut counts = [0usize; 4];
+    for g in e["goals"].as_array().unwrap() {
+        if let Some(k) = g.as_u64() {
+            counts[k as usize] += 1;
+        }
+    }
+    (e, counts)
+}
+
 /// `configs/multigoal_sql.toml` shortened to 10 000 steps: soft Q-learning's sampler follows the
 /// four-modal optimum, so 100 stochastic episodes from the reset distribution (around the origin)
 /// reach every goal. Measured at 10 000 steps (seed 0): goals 0–3 reached 31, 28, 14 and 18 times,
@@ -129,22 +151,7 @@ fn multigoal_sql_reaches_all_four_goals_and_follows_the_exact_optimum() {
         ])
         .json();
     assert_eq!(r["steps"], 10000);
-    let e = dir
-        .maxent(&[
-            "eval",
-            "--checkpoint",
-            "run/final",
-            "--episodes",
-            "100",
-            "--json",
-        ])
-        .json();
-    let mut counts = [0usize; 4];
-    for g in e["goals"].as_array().unwrap() {
-        if let Some(k) = g.as_u64() {
-            counts[k as usize] += 1;
-        }
-    }
+    let (e, counts) = sampled_goals(&dir, "run/final");
     eprintln!("multigoal SQL: goals reached {counts:?} of 100 episodes");
     assert_eq!(e["goals_reached"], 4, "{counts:?}");
     assert!(counts.iter().all(|&c| c >= 10), "{counts:?}");
@@ -179,22 +186,7 @@ fn multigoal_diffusion_sampler_follows_the_energy_based_policy() {
         .maxent(&["train", "--config", &config, "--out", "run", "--json"])
         .json();
     assert_eq!(r["steps"], 30000);
-    let e = dir
-        .maxent(&[
-            "eval",
-            "--checkpoint",
-            "run/final",
-            "--episodes",
-            "100",
-            "--json",
-        ])
-        .json();
-    let mut counts = [0usize; 4];
-    for g in e["goals"].as_array().unwrap() {
-        if let Some(k) = g.as_u64() {
-            counts[k as usize] += 1;
-        }
-    }
+    let (_, counts) = sampled_goals(&dir, "run/final");
     eprintln!("multigoal diffusion SQL: goals reached {counts:?} of 100 episodes");
     assert!(counts.iter().all(|&c| c >= 15), "{counts:?}");
 

@@ -287,6 +287,11 @@ fn state_set(per: &[PerState]) -> StateSet {
             .sum::<Option<f64>>()
             .map(|t| t / k)
     };
+    // The sampler's density KL, at the states where it was evaluated.
+    let density: Vec<f64> = per
+        .iter()
+        .filter_map(|p| p.sampler.as_ref().and_then(|f| f.kl_density))
+        .collect();
     StateSet {
         states: per.len(),
         kl_mean: sum(&|p| p.kl) / k,
@@ -303,19 +308,9 @@ fn state_set(per: &[PerState]) -> StateSet {
         sampler_kl_mean: sampler(&|f| f.kl_to_policy),
         sampler_kl_floor_mean: sampler(&|f| f.kl_floor),
         sampler_kl_exact_mean: sampler(&|f| f.kl_to_exact),
-        sampler_density_kl_mean: {
-            let kl: Vec<f64> = per
-                .iter()
-                .filter_map(|p| p.sampler.as_ref().and_then(|f| f.kl_density))
-                .collect();
-            (!kl.is_empty()).then(|| kl.iter().sum::<f64>() / kl.len() as f64)
-        },
-        sampler_density_states: Some(
-            per.iter()
-                .filter(|p| p.sampler.as_ref().is_some_and(|f| f.kl_density.is_some()))
-                .count(),
-        )
-        .filter(|&n| n > 0),
+        sampler_density_kl_mean: (!density.is_empty())
+            .then(|| density.iter().sum::<f64>() / density.len() as f64),
+        sampler_density_states: (!density.is_empty()).then_some(density.len()),
     }
 }
 

@@ -193,14 +193,13 @@ impl Sql {
 
     /// `Q_θ(s, a_0k)` at the K posterior draws of each row of `targets`, `[n, K]`.
     pub fn posterior_q(&self, obs: &[f32], targets: &Targets) -> candle_core::Result<Vec<f32>> {
+        let dev = &Device::Cpu;
         let (od, ad) = (self.obs_dim, self.act_dim);
-        let rows = targets.posterior.len() / ad;
-        let k = rows / (obs.len() / od);
-        let repeated: Vec<f32> = obs
-            .chunks_exact(od)
-            .flat_map(|o| o.iter().copied().cycle().take(od * k))
-            .collect();
-        self.q(&repeated, &targets.posterior, rows)
+        let (n, rows) = (obs.len() / od, targets.posterior.len() / ad);
+        let obs = Tensor::from_slice(obs, (n, od), dev)?;
+        let draws = Tensor::from_slice(&targets.posterior, (rows, ad), dev)?;
+        let x = Tensor::cat(&[&repeat_rows(&obs, rows / n)?, &draws], 1)?;
+        self.qf.forward(&x, Grad::None)?.flatten_all()?.to_vec1()
     }
 
     /// The denoiser's step toward the targets `eps_hat` (`[n, d]`, held constant) at the noisy
