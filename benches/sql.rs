@@ -153,9 +153,15 @@ fn bench(c: &mut Criterion) {
     });
     let targets = Targets::draw(batch.action, 2, 64, &mut rng);
     timed("sql_diffusion_posterior_q", &mut || {
-        std::hint::black_box(diffusion.posterior_q(batch.obs, &targets).unwrap());
+        std::hint::black_box(
+            diffusion
+                .posterior_q(batch.obs, &targets.posterior)
+                .unwrap(),
+        );
     });
-    let q = diffusion.posterior_q(batch.obs, &targets).unwrap();
+    let q = diffusion
+        .posterior_q(batch.obs, &targets.posterior)
+        .unwrap();
     let alpha = diffusion.alpha;
     timed("sql_diffusion_weighted_targets", &mut || {
         std::hint::black_box(targets.noise(&q, alpha));

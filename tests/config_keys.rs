@@ -37,6 +37,7 @@ fn every_key_with_odd_values_is_refused_in_one_short_line() {
         "configs/pendulum.toml",
         "configs/multigoal_sql.toml",
         "configs/multigoal_diffusion.toml",
+        "configs/multigoal_diffusion_alpha1.toml",
         "configs/pendulum_fixed_alpha.toml",
         "configs/mountain_car.toml",
     ] {

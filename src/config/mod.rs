@@ -98,7 +98,7 @@ impl Config {
             &[],
             true,
         )?;
-        match first_missing(&config.resolved, &table) {
+        match first_missing(&config.resolved, &with_added_keys(table, &config.resolved)) {
             Some(key) => Err(Error::input(
                 path,
                 format!(
@@ -441,6 +441,31 @@ fn unknown_key(o: &Override) -> Error {
 }
 
 /// The first key path of `full` that `part` lacks, tables compared key by key.
+/// Keys that runs and solutions recorded before the key existed lack, with the value that
+/// stands for what those runs did.
+fn added_keys() -> [(&'static str, toml::Value); 1] {
+    [("agent.anchored_particles", toml::Value::Integer(0))]
+}
+
+/// `table` (a recorded config) with each of [`added_keys`] that `resolved` has and it lacks
+/// filled in with its value.
+pub fn with_added_keys(mut table: toml::Table, resolved: &toml::Table) -> toml::Table {
+    for (path, value) in added_keys() {
+        let (section, key) = path.split_once('.').expect("a section's key");
+        let applies = resolved
+            .get(section)
+            .and_then(toml::Value::as_table)
+            .is_some_and(|t| t.contains_key(key));
+        if let Some(toml::Value::Table(t)) = table.get_mut(section)
+            && applies
+            && !t.contains_key(key)
+        {
+            t.insert(key.into(), value);
+        }
+    }
+    table
+}
+
 fn first_missing(full: &toml::Table, part: &toml::Table) -> Option<String> {
     full.iter()
         .find_map(|(key, value)| match (value, part.get(key)) {

@@ -102,6 +102,9 @@ pub struct AgentSpec {
     /// Diffusion: importance-sampling draws from the posterior of a clean action per noisy one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub posterior_particles: Option<usize>,
+    /// Diffusion: how many of those draws come from Gaussians around the best of the others.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub anchored_particles: Option<usize>,
     /// Updates between copies of the soft Q network into its target.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub target_update_interval: Option<u64>,
@@ -124,6 +127,7 @@ impl Default for AgentSpec {
             kernel_update_ratio: None,
             diffusion_steps: None,
             posterior_particles: None,
+            anchored_particles: None,
             target_update_interval: None,
         }
     }
@@ -226,6 +230,8 @@ pub struct DiffusionKeys {
     pub steps: usize,
     /// K, the posterior draws of Q-weighted noise estimation.
     pub posterior_particles: usize,
+    /// Of the K, how many come from Gaussians around the likelihood draw of highest Q.
+    pub anchored_particles: usize,
 }
 
 impl Default for DiffusionKeys {
@@ -233,6 +239,7 @@ impl Default for DiffusionKeys {
         DiffusionKeys {
             steps: 20,
             posterior_particles: 64,
+            anchored_particles: 0,
         }
     }
 }
@@ -304,6 +311,7 @@ impl AgentSpec {
             kernel_update_ratio: Some(svgd.kernel_update_ratio),
             diffusion_steps: Some(diffusion.steps),
             posterior_particles: Some(diffusion.posterior_particles),
+            anchored_particles: Some(diffusion.anchored_particles),
             target_update_interval: Some(sql.target_update_interval),
             ..AgentSpec::default()
         }
@@ -332,6 +340,7 @@ impl AgentSpec {
         let diffusion_keys = [
             ("diffusion_steps", self.diffusion_steps.is_some()),
             ("posterior_particles", self.posterior_particles.is_some()),
+            ("anchored_particles", self.anchored_particles.is_some()),
         ];
         let sql_keys: Vec<(&str, bool)> = [
             ("value_particles", self.value_particles.is_some()),
@@ -464,13 +473,25 @@ impl AgentSpec {
                         format!("{steps} is out of range: must be in [1, {MAX_DIFFUSION_STEPS}]"),
                     ));
                 }
+                let posterior_particles = at_least(
+                    "posterior_particles",
+                    self.posterior_particles.unwrap_or(d.posterior_particles),
+                    1,
+                )?;
+                let anchored_particles = self.anchored_particles.unwrap_or(d.anchored_particles);
+                if anchored_particles >= posterior_particles {
+                    return Err(Invalid::new(
+                        "anchored_particles",
+                        format!(
+                            "{anchored_particles} of posterior_particles = {posterior_particles}: at most {} (the anchor is the best of the others, so one at least comes from the likelihood)",
+                            posterior_particles - 1
+                        ),
+                    ));
+                }
                 Ok(Sampler::Diffusion(DiffusionKeys {
                     steps,
-                    posterior_particles: at_least(
-                        "posterior_particles",
-                        self.posterior_particles.unwrap_or(d.posterior_particles),
-                        1,
-                    )?,
+                    posterior_particles,
+                    anchored_particles,
                 }))
             }
             other => Err(Invalid::new(
@@ -513,6 +534,7 @@ impl Agent {
                     Sampler::Diffusion(d) => {
                         spec.diffusion_steps = Some(d.steps);
                         spec.posterior_particles = Some(d.posterior_particles);
+                        spec.anchored_particles = Some(d.anchored_particles);
                     }
                 }
                 spec.target_update_interval = Some(k.target_update_interval);

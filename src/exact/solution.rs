@@ -319,10 +319,11 @@ impl Solution {
         if info.get("format").map(String::as_str) != Some(FORMAT) {
             return Err(corrupt("not written by maxent solve".into()));
         }
-        let stored: toml::Table = crate::config::with_default_learner(parse_toml(
+        let stored = crate::config::with_default_learner(parse_toml(
             info.get("config").map_or("", |s| s.as_str()),
             &path,
         )?);
+        let stored = crate::config::with_added_keys(stored, config.resolved());
         if &stored != config.resolved() {
             return Err(Error::input(
                 &config_path,

@@ -185,19 +185,39 @@ impl Sql {
         let Sampler::Diffusion(keys) = &self.keys.sampler else {
             unreachable!("noise estimation for a diffusion sampler");
         };
-        let targets = Targets::draw(actions, self.act_dim, keys.posterior_particles, rng);
-        let q = self.posterior_q(obs, &targets)?;
+        let (k, anchored) = (keys.posterior_particles, keys.anchored_particles);
+        let mut targets = Targets::draw(actions, self.act_dim, k - anchored, rng);
+        let mut q = self.posterior_q(obs, &targets.posterior)?;
+        if anchored > 0 {
+            let (n, d, k1) = (obs.len() / self.obs_dim, self.act_dim, k - anchored);
+            // Each row's anchor: its likelihood draw of highest Q (the first of equals).
+            let mut anchors = Vec::with_capacity(n * d);
+            for (qs, draws) in q
+                .chunks_exact(k1)
+                .zip(targets.posterior.chunks_exact(k1 * d))
+            {
+                let best = (0..k1).fold(0, |b, j| if qs[j] > qs[b] { j } else { b });
+                anchors.extend_from_slice(&draws[best * d..(best + 1) * d]);
+            }
+            let added = targets.anchor(&anchors, anchored, rng);
+            let q_added = self.posterior_q(obs, &added)?;
+            q = q
+                .chunks_exact(k1)
+                .zip(q_added.chunks_exact(anchored))
+                .flat_map(|(a, b)| a.iter().chain(b).copied())
+                .collect();
+        }
         let eps_hat = targets.noise(&q, self.alpha);
         self.denoiser_step(obs, &targets, eps_hat)
     }
 
     /// `Q_θ(s, a_0k)` at the K posterior draws of each row of `targets`, `[n, K]`.
-    pub fn posterior_q(&self, obs: &[f32], targets: &Targets) -> candle_core::Result<Vec<f32>> {
+    pub fn posterior_q(&self, obs: &[f32], posterior: &[f32]) -> candle_core::Result<Vec<f32>> {
         let dev = &Device::Cpu;
         let (od, ad) = (self.obs_dim, self.act_dim);
-        let (n, rows) = (obs.len() / od, targets.posterior.len() / ad);
+        let (n, rows) = (obs.len() / od, posterior.len() / ad);
         let obs = Tensor::from_slice(obs, (n, od), dev)?;
-        let draws = Tensor::from_slice(&targets.posterior, (rows, ad), dev)?;
+        let draws = Tensor::from_slice(posterior, (rows, ad), dev)?;
         let x = Tensor::cat(&[&repeat_rows(&obs, rows / n)?, &draws], 1)?;
         self.qf.forward(&x, Grad::None)?.flatten_all()?.to_vec1()
     }
