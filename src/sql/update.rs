@@ -172,8 +172,10 @@ impl Sql {
 
     /// The diffusion sampler's step by Q-weighted noise estimation ([`super::diffusion`]): the
     /// minibatch's replay actions `actions` noised at levels uniform on `[t_min, t_max]`, K =
-    /// `posterior_particles` truncated posterior draws for each, weighted by
-    /// `softmax(Q_θ(s, a_0k)/α)` through the Q network the Bellman step just updated, the target
+    /// `posterior_particles` truncated posterior draws for each (the last `anchored_particles`
+    /// of them around the row's draw of highest Q), weighted by `softmax(Q_θ(s, a_0k)/α)` (times
+    /// the likelihood over the mixture proposal's density where some are anchored) through the Q
+    /// network the Bellman step just updated, the target
     /// `ε̂` held constant, and one Adam step on `J = mean((ε_φ(s, a_t, t) − ε̂)²)` over rows and
     /// action dimensions (the reference's `actor_loss`). Returns J.
     pub fn noise_estimation_step(
@@ -211,7 +213,7 @@ impl Sql {
         self.denoiser_step(obs, &targets, eps_hat)
     }
 
-    /// `Q_θ(s, a_0k)` at the K posterior draws of each row of `targets`, `[n, K]`.
+    /// `Q_θ(s, a_0k)` at the posterior draws `posterior` (`[n, K, d]`, K a row), `[n, K]`.
     pub fn posterior_q(&self, obs: &[f32], posterior: &[f32]) -> candle_core::Result<Vec<f32>> {
         let dev = &Device::Cpu;
         let (od, ad) = (self.obs_dim, self.act_dim);
