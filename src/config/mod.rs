@@ -440,7 +440,6 @@ fn unknown_key(o: &Override) -> Error {
     )
 }
 
-/// The first key path of `full` that `part` lacks, tables compared key by key.
 /// Keys that runs and solutions recorded before the key existed lack, with the value that
 /// stands for what those runs did.
 fn added_keys() -> [(&'static str, toml::Value); 1] {
@@ -466,6 +465,7 @@ pub fn with_added_keys(mut table: toml::Table, resolved: &toml::Table) -> toml::
     table
 }
 
+/// The first key path of `full` that `part` lacks, tables compared key by key.
 fn first_missing(full: &toml::Table, part: &toml::Table) -> Option<String> {
     full.iter()
         .find_map(|(key, value)| match (value, part.get(key)) {
