@@ -439,8 +439,9 @@ impl Targets {
         added
     }
 
-    /// `ε̂ = Σ_k w_k·(a_t − √ᾱ·a_0k)/√(1 − ᾱ)`, `w = softmax(q/α)` over each row's K draws, `q`
-    /// being `Q_θ` at the posterior draws (`[n, K]`). Returns `[n, d]`.
+    /// `ε̂ = Σ_k w_k·(a_t − √ᾱ·a_0k)/√(1 − ᾱ)`, `w = softmax(q/α)` over each row's K draws
+    /// (`softmax(q/α + log_ratio)` with anchored draws), `q` being `Q_θ` at the posterior draws
+    /// (`[n, K]`). Returns `[n, d]`.
     pub fn noise(&self, q: &[f32], alpha: f64) -> Vec<f32> {
         let n = self.levels.len();
         let d = self.noisy.len() / n;
