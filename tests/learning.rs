@@ -106,6 +106,16 @@ fn fixed_alpha_pendulum_is_close_to_the_exact_policy() {
 
 /// 100 seeded, sampled episodes of a multi-goal checkpoint: `eval`'s JSON, and how often each of
 /// the four goals ended an episode.
+/// Trains `config` as shipped into `run` (checking it ran `steps`) and counts the goals its
+/// final checkpoint reaches in 100 sampled episodes.
+fn trained_goals(dir: &Dir, config: &str, steps: u64) -> [usize; 4] {
+    let r = dir
+        .maxent(&["train", "--config", config, "--out", "run", "--json"])
+        .json();
+    assert_eq!(r["steps"], steps);
+    sampled_goals(dir, "run/final").1
+}
+
 fn sampled_goals(dir: &Dir, checkpoint: &str) -> (serde_json::Value, [usize; 4]) {
     let e = dir
         .maxent(&[
@@ -182,11 +192,7 @@ fn multigoal_sql_reaches_all_four_goals_and_follows_the_exact_optimum() {
 fn multigoal_diffusion_sampler_follows_the_energy_based_policy() {
     let dir = Dir::new();
     let config = repo("configs/multigoal_diffusion.toml");
-    let r = dir
-        .maxent(&["train", "--config", &config, "--out", "run", "--json"])
-        .json();
-    assert_eq!(r["steps"], 30000);
-    let (_, counts) = sampled_goals(&dir, "run/final");
+    let counts = trained_goals(&dir, &config, 30000);
     eprintln!("multigoal diffusion SQL: goals reached {counts:?} of 100 episodes");
     assert!(counts.iter().all(|&c| c >= 15), "{counts:?}");
 
@@ -227,11 +233,7 @@ fn multigoal_diffusion_sampler_follows_the_energy_based_policy() {
 fn multigoal_diffusion_at_alpha_one_reaches_every_goal() {
     let dir = Dir::new();
     let config = repo("configs/multigoal_diffusion_alpha1.toml");
-    let r = dir
-        .maxent(&["train", "--config", &config, "--out", "run", "--json"])
-        .json();
-    assert_eq!(r["steps"], 30000);
-    let (_, counts) = sampled_goals(&dir, "run/final");
+    let counts = trained_goals(&dir, &config, 30000);
     eprintln!("multigoal diffusion SQL at α = 1: goals reached {counts:?} of 100 episodes");
     assert!(counts.iter().all(|&c| c >= 5), "{counts:?}");
 }
