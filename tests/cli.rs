@@ -3,15 +3,7 @@
 mod util;
 
 use serde_json::Value;
-use util::{Dir, repo, shared};
-
-fn floats(v: &Value) -> Vec<f64> {
-    v.as_array()
-        .unwrap()
-        .iter()
-        .map(|x| x.as_f64().unwrap())
-        .collect()
-}
+use util::{Dir, floats, repo, shared};
 
 /// Replays every Gymnasium Pendulum-v1 trajectory of a JSONL file (optional `g`, `m`, `l`;
 /// `init`, float32 `actions`, and per step `states`, `obs`, `rewards`) through `maxent rollout`.

@@ -4,15 +4,7 @@
 mod util;
 
 use serde_json::Value;
-use util::Dir;
-
-fn floats(v: &Value) -> Vec<f64> {
-    v.as_array()
-        .unwrap()
-        .iter()
-        .map(|x| x.as_f64().unwrap())
-        .collect()
-}
+use util::{Dir, floats};
 
 /// Every Gymnasium 1.4.0 trajectory of `tests/data/mountain_car_gymnasium.jsonl` (made by
 /// `gen_mountain_car_gymnasium.py` beside it: seeded resets, actions far outside the bounds, the

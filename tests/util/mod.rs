@@ -144,3 +144,12 @@ pub fn shared(path: &str) -> PathBuf {
         .join("../shared")
         .join(path)
 }
+
+/// A JSON array of numbers as f64s.
+pub fn floats(v: &serde_json::Value) -> Vec<f64> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_f64().unwrap())
+        .collect()
+}
