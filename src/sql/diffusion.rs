@@ -157,6 +157,8 @@ pub fn level_of(eta: f64) -> f64 {
     c.acos() * 2.0 / PI * (1.0 + COSINE_S) - COSINE_S
 }
 
+/// `η = √((1 − ᾱ)/ᾱ)` at level `t`: the noise-to-signal ratio, the width of the likelihood of a
+/// clean action given a noisy one.
 fn eta_of(t: f64) -> f64 {
     let ab = alpha_bar(t);
     ((1.0 - ab) / ab).sqrt()
@@ -347,8 +349,7 @@ impl Targets {
             .zip(noisy.chunks_exact(d))
             .zip(&levels)
         {
-            let ab = alpha_bar(t);
-            let std = ((1.0 - ab) / ab).sqrt();
+            let (ab, std) = (alpha_bar(t), eta_of(t));
             for row in rows.chunks_exact_mut(d) {
                 for (a0, &x) in row.iter_mut().zip(x) {
                     *a0 = draw_around(f64::from(x) / ab.sqrt(), std, rng);
@@ -379,8 +380,7 @@ impl Targets {
         let mut added = Vec::with_capacity(n * count * d);
         self.log_ratio.reserve(n * k);
         for i in 0..n {
-            let ab = alpha_bar(self.levels[i]);
-            let std = ((1.0 - ab) / ab).sqrt();
+            let (ab, std) = (alpha_bar(self.levels[i]), eta_of(self.levels[i]));
             let center: Vec<f64> = self.noisy[i * d..(i + 1) * d]
                 .iter()
                 .map(|&x| f64::from(x) / ab.sqrt())
