@@ -10,6 +10,7 @@ pub mod error;
 pub mod exact;
 pub mod heatmap;
 pub mod io;
+pub mod lanes;
 pub mod math;
 pub mod matrix;
 pub mod objective;

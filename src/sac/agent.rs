@@ -161,7 +161,7 @@ impl Sac {
             log_std.extend(
                 row[ad..]
                     .iter()
-                    .map(|r| tanh_gaussian::log_std_of_tanh(r.tanh())),
+                    .map(|&r| tanh_gaussian::log_std_of_tanh(crate::lanes::tanh(r))),
             );
         }
         (mean, log_std)

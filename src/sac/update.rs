@@ -22,6 +22,7 @@ use rand::Rng as _;
 
 use super::Sac;
 use super::dense::{Cache, Layout, backward, both, forward, input_grad_rows};
+use crate::lanes;
 use crate::rng::Rng;
 use crate::tanh_gaussian;
 use crate::training::{Batch, Losses};
@@ -67,33 +68,90 @@ pub(super) struct Squashed {
     log_std: Vec<f32>,
     std: Vec<f32>,
     tanh_raw: Vec<f32>,
+    /// μ per component, and each component's share of `log π`.
+    mean: Vec<f32>,
+    terms: Vec<f32>,
 }
 
 /// `a = tanh(μ + σ·ε)` per row of the actor's output `[μ | raw]`, `log σ` bounded from `raw` and
-/// `log π(a|s)` in env units from the pre-tanh sample, as [`crate::tanh_gaussian`] defines them.
+/// `log π(a|s)` in env units from the pre-tanh sample, as [`crate::tanh_gaussian`] defines them,
+/// with the vectorizable `exp`, `ln` and `tanh` of [`crate::lanes`] (compiled for AVX2 where the
+/// CPU has it: the same bits).
 pub(super) fn squash(out: &[f32], eps: &[f32], ad: usize, log_scale: f64, s: &mut Squashed) {
-    let batch = eps.len() / ad;
-    for v in [&mut s.action, &mut s.log_std, &mut s.std, &mut s.tanh_raw] {
-        v.resize(batch * ad, 0.0);
+    let n = eps.len();
+    for v in [
+        &mut s.action,
+        &mut s.log_std,
+        &mut s.std,
+        &mut s.tanh_raw,
+        &mut s.mean,
+        &mut s.terms,
+    ] {
+        v.resize(n, 0.0);
     }
-    s.log_prob.resize(batch, 0.0);
-    for b in 0..batch {
-        let row = &out[b * 2 * ad..(b + 1) * 2 * ad];
-        let mut lp = -(log_scale as f32);
-        for i in 0..ad {
-            let k = b * ad + i;
-            let tr = row[ad + i].tanh();
-            let ls = tanh_gaussian::log_std_of_tanh(tr);
-            let sd = ls.exp();
-            let e = eps[k];
-            let u = row[i] + sd * e;
-            lp += tanh_gaussian::log_prob_term(e, ls, u);
-            s.action[k] = u.tanh();
-            s.log_std[k] = ls;
-            s.std[k] = sd;
-            s.tanh_raw[k] = tr;
-        }
-        s.log_prob[b] = lp;
+    // μ and raw of every row, each flat like ε (the raw into tanh_raw, overwritten there)
+    for ((row, mean), raw) in out
+        .chunks_exact(2 * ad)
+        .zip(s.mean.chunks_exact_mut(ad))
+        .zip(s.tanh_raw.chunks_exact_mut(ad))
+    {
+        mean.copy_from_slice(&row[..ad]);
+        raw.copy_from_slice(&row[ad..]);
+    }
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU has AVX2 (checked above); the kernel is plain safe code compiled for it.
+        unsafe { squash_avx2(eps, s) };
+    } else {
+        squash_lanes(eps, s);
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    squash_lanes(eps, s);
+    s.log_prob.clear();
+    s.log_prob.extend(s.terms.chunks_exact(ad).map(|terms| {
+        terms
+            .iter()
+            .fold(-(log_scale as f32), |lp, &term| lp + term)
+    }));
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn squash_avx2(eps: &[f32], s: &mut Squashed) {
+    squash_lanes(eps, s);
+}
+
+/// Per component: `log σ` from `tanh(raw)`, `u = μ + σ·ε`, `a = tanh u` and its share of `log π`,
+/// `−ε²/2 − log σ − log(2π)/2 − log(1 − tanh² u)`.
+#[inline(always)]
+fn squash_lanes(eps: &[f32], s: &mut Squashed) {
+    let half_log_2pi = (0.5 * (2.0 * std::f64::consts::PI).ln()) as f32;
+    let Squashed {
+        action,
+        log_std,
+        std,
+        tanh_raw,
+        mean,
+        terms,
+        ..
+    } = s;
+    let it = action
+        .iter_mut()
+        .zip(log_std.iter_mut())
+        .zip(std.iter_mut())
+        .zip(tanh_raw.iter_mut())
+        .zip(terms.iter_mut())
+        .zip(mean.iter())
+        .zip(eps);
+    for ((((((a, ls), sd), tr), term), &mu), &e) in it {
+        let raw = *tr;
+        *tr = lanes::tanh(raw);
+        *ls = tanh_gaussian::log_std_of_tanh(*tr);
+        *sd = lanes::exp(*ls);
+        let u = mu + *sd * e;
+        let t = lanes::exp(-2.0 * u.abs());
+        *term = -0.5 * e * e - *ls - half_log_2pi - lanes::log1m_tanh_sq_of(u, t);
+        *a = lanes::tanh_of(u, t);
     }
 }
 
