@@ -16,7 +16,11 @@
 //! (s, a); (2) critic j's backward, Adam step, Polyak step and forward on (s, ã), one critic a
 //! thread; (3) the actor loss's input gradients, half the rows a thread, each row through its
 //! minimum critic only; (4) the actor's backward, each layer's weight gradient beside the
-//! gradient flowing down. The arithmetic is the same with and without `parallel`, bit for bit.
+//! gradient flowing down. Within the halves of (1) and (2), the independent passes (the two
+//! target critics; π on s, and the two critics on (s, a); each critic layer's weight gradient and
+//! the gradient flowing down) are joins of their own, so that a thread the OS takes away for a
+//! while (a Gymnasium worker's step) leaves work the other can take. The arithmetic is the same
+//! with and without `parallel`, bit for bit.
 
 use rand::Rng as _;
 
@@ -260,24 +264,38 @@ impl Sac {
             ..
         } = &mut self.ws;
         let (actor_p, target_p, critic_p) = (&self.actor, &self.target, &self.critic);
+        let (tp0, tp1) = target_p.split_at(lc);
+        let (cp0, cp1) = critic_p.split_at(lc);
+        let [t0, t1] = target;
+        let [c0, c1] = critic;
         both(
             parallel,
             || {
                 forward(al, actor_p, b.next_obs, n, actor_next);
                 squash(actor_next.output(), eps_next, ad, log_scale, next);
                 concat_rows(b.next_obs, &next.action, od, ad, x_next);
-                for (p, cache) in target_p.chunks_exact(lc).zip(target.iter_mut()) {
-                    forward(cl, p, x_next, n, cache);
-                }
+                let x_next = &*x_next;
+                both(
+                    parallel,
+                    || forward(cl, tp0, x_next, n, t0),
+                    || forward(cl, tp1, x_next, n, t1),
+                );
             },
             || {
-                forward(al, actor_p, b.obs, n, actor);
-                squash(actor.output(), eps, ad, log_scale, pi);
                 concat_rows(b.obs, b.action, od, ad, x_data);
-                concat_rows(b.obs, &pi.action, od, ad, x_pi);
-                for (p, cache) in critic_p.chunks_exact(lc).zip(critic.iter_mut()) {
-                    forward(cl, p, x_data, n, cache);
-                }
+                let x_data = &*x_data;
+                both(
+                    parallel,
+                    || {
+                        forward(al, actor_p, b.obs, n, actor);
+                        squash(actor.output(), eps, ad, log_scale, pi);
+                        concat_rows(b.obs, &pi.action, od, ad, x_pi);
+                    },
+                    || {
+                        forward(cl, cp0, x_data, n, c0);
+                        forward(cl, cp1, x_data, n, c1);
+                    },
+                );
             },
         );
     }
@@ -356,7 +374,7 @@ impl Sac {
                 .map(|(q, y)| f64::from(q - y).powi(2))
                 .sum::<f64>()
                 / n as f64;
-            backward(cl, p, x_data, cache, g, Some(grads), None, false);
+            backward(cl, p, x_data, cache, g, Some(grads), None, parallel);
             step.apply(p, grads, m, v, Some((t, tau)));
             forward(cl, p, x_pi, n, cache);
             0.5 * loss
