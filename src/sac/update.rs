@@ -268,12 +268,17 @@ impl Sac {
         let (cp0, cp1) = critic_p.split_at(lc);
         let [t0, t1] = target;
         let [c0, c1] = critic;
+        // π on `obs` with noise `eps`, and the `[obs | action]` rows of its samples
+        let sample =
+            |obs: &[f32], eps: &[f32], cache: &mut Cache, s: &mut Squashed, x: &mut Vec<f32>| {
+                forward(al, actor_p, obs, n, cache);
+                squash(cache.output(), eps, ad, log_scale, s);
+                concat_rows(obs, &s.action, od, ad, x);
+            };
         both(
             parallel,
             || {
-                forward(al, actor_p, b.next_obs, n, actor_next);
-                squash(actor_next.output(), eps_next, ad, log_scale, next);
-                concat_rows(b.next_obs, &next.action, od, ad, x_next);
+                sample(b.next_obs, eps_next, actor_next, next, x_next);
                 let x_next = &*x_next;
                 both(
                     parallel,
@@ -286,11 +291,7 @@ impl Sac {
                 let x_data = &*x_data;
                 both(
                     parallel,
-                    || {
-                        forward(al, actor_p, b.obs, n, actor);
-                        squash(actor.output(), eps, ad, log_scale, pi);
-                        concat_rows(b.obs, &pi.action, od, ad, x_pi);
-                    },
+                    || sample(b.obs, eps, actor, pi, x_pi),
                     || {
                         forward(cl, cp0, x_data, n, c0);
                         forward(cl, cp1, x_data, n, c1);
