@@ -222,17 +222,32 @@ fn multigoal_diffusion_sampler_follows_the_energy_based_policy() {
 }
 
 /// `configs/multigoal_diffusion_alpha1.toml` as shipped (α = 1, where the four modes at the origin
-/// separate; 30 000 steps, 32 of the 64 posterior draws anchored at the best-Q one, T = 50):
-/// every goal is reached from the resets. Measured in 100 sampled episodes: goals 0–3 38, 15,
-/// 37, 10 times (seed 0) and 32, 13, 9, 46 (seed 1); without anchoring (T = 20), seed 1 never
-/// reached goal 2 (51, 26, 0, 21). Pinned: every goal at least 5 times (the issue asks 10; a
-/// run at α = 1 turns on which modes it finds first, and another CPU's rounding makes it
-/// another run). docs/sql.md has the KL figures, which miss the issue's targets.
+/// separate; 60 000 steps, 32 of the 64 posterior draws anchored at the best-Q one, T = 50):
+/// every goal is reached from the resets and π_θ is close to π* at the origin; the sampler is
+/// not yet (docs/sql.md). Measured (seed 0; seed 1): goals 0–3 31, 24, 25, 20 times in 100
+/// sampled episodes (24, 19, 28, 29); on 100 start states KL(π_θ‖π*) 0.132 (0.082) and the
+/// sampler 0.62 nats from π_θ (0.58; the issue asks 0.3). Pinned: every goal at least
+/// 10 times and π_θ within 0.3 of π* (the issue's targets), the sampler within 1.0 of π_θ (it was
+/// 1.2–1.3 at 30 000 steps).
 #[test]
 fn multigoal_diffusion_at_alpha_one_reaches_every_goal() {
     let dir = Dir::new();
     let config = repo("configs/multigoal_diffusion_alpha1.toml");
-    let counts = trained_goals(&dir, &config, 30000);
+    let counts = trained_goals(&dir, &config, 60000);
     eprintln!("multigoal diffusion SQL at α = 1: goals reached {counts:?} of 100 episodes");
-    assert!(counts.iter().all(|&c| c >= 5), "{counts:?}");
+    assert!(counts.iter().all(|&c| c >= 10), "{counts:?}");
+
+    dir.maxent(&["solve", "--config", &config, "--out", "exact", "--json"])
+        .json();
+    let r = dir.compare("run/final", "exact", &["--states", "100"]);
+    let start = &r["start"];
+    let (kl, sampler) = (
+        start["kl_mean"].as_f64().unwrap(),
+        start["sampler_kl_mean"].as_f64().unwrap(),
+    );
+    eprintln!(
+        "multigoal diffusion SQL at α = 1, start states: KL(π_θ‖π*) {kl:.4}, KL(sampler‖π_θ) {sampler:.4}"
+    );
+    assert!(kl <= 0.3, "KL {kl}");
+    assert!(sampler <= 1.0, "sampler KL {sampler}");
 }
