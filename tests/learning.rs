@@ -75,12 +75,7 @@ fn fixed_alpha_pendulum_is_close_to_the_exact_policy() {
     let config = repo("configs/pendulum_fixed_alpha.toml");
     dir.maxent(&["train", "--config", &config, "--out", "run", "--json"])
         .json();
-    assert_eq!(
-        dir.maxent(&["solve", "--config", &config, "--out", "exact"])
-            .code,
-        0
-    );
-    let r = dir.compare("run/final", "exact", &[]);
+    let r = compared_to_exact(&dir, &config, &[]);
     let (kl, regret) = (
         r["visited"]["kl_mean"].as_f64().unwrap(),
         r["visited"]["soft_regret_relative"].as_f64().unwrap(),
@@ -114,6 +109,13 @@ fn trained_goals(dir: &Dir, config: &str, steps: u64) -> [usize; 4] {
         .json();
     assert_eq!(r["steps"], steps);
     sampled_goals(dir, "run/final").1
+}
+
+/// `compare` of the run's final checkpoint (`run/final`) against `config` solved exactly.
+fn compared_to_exact(dir: &Dir, config: &str, extra: &[&str]) -> serde_json::Value {
+    dir.maxent(&["solve", "--config", config, "--out", "exact", "--json"])
+        .json();
+    dir.compare("run/final", "exact", extra)
 }
 
 fn sampled_goals(dir: &Dir, checkpoint: &str) -> (serde_json::Value, [usize; 4]) {
@@ -167,9 +169,7 @@ fn multigoal_sql_reaches_all_four_goals_and_follows_the_exact_optimum() {
     assert!(counts.iter().all(|&c| c >= 10), "{counts:?}");
     assert!(counts.iter().sum::<usize>() >= 80, "{counts:?}");
 
-    dir.maxent(&["solve", "--config", &config, "--out", "exact", "--json"])
-        .json();
-    let r = dir.compare("run/final", "exact", &[]);
+    let r = compared_to_exact(&dir, &config, &[]);
     let start = &r["start"];
     let (kl, sampler) = (
         start["kl_mean"].as_f64().unwrap(),
@@ -196,9 +196,7 @@ fn multigoal_diffusion_sampler_follows_the_energy_based_policy() {
     eprintln!("multigoal diffusion SQL: goals reached {counts:?} of 100 episodes");
     assert!(counts.iter().all(|&c| c >= 15), "{counts:?}");
 
-    dir.maxent(&["solve", "--config", &config, "--out", "exact", "--json"])
-        .json();
-    let r = dir.compare("run/final", "exact", &[]);
+    let r = compared_to_exact(&dir, &config, &[]);
     assert_eq!(r["sampler"], "diffusion");
     let start = &r["start"];
     let read = |key: &str| start[key].as_f64().unwrap();
@@ -237,9 +235,7 @@ fn multigoal_diffusion_at_alpha_one_reaches_every_goal() {
     eprintln!("multigoal diffusion SQL at α = 1: goals reached {counts:?} of 100 episodes");
     assert!(counts.iter().all(|&c| c >= 10), "{counts:?}");
 
-    dir.maxent(&["solve", "--config", &config, "--out", "exact", "--json"])
-        .json();
-    let r = dir.compare("run/final", "exact", &["--states", "100"]);
+    let r = compared_to_exact(&dir, &config, &["--states", "100"]);
     let start = &r["start"];
     let (kl, sampler) = (
         start["kl_mean"].as_f64().unwrap(),
