@@ -63,6 +63,22 @@ fn same_seed_same_numbers_other_seed_other_numbers() {
         assert!(a.get(key).is_some(), "train --json lacks {key}");
     }
     assert_eq!(a["steps"], 600);
+    // The rates divide this session's steps and updates by the training loop's time, which the
+    // run's setup and its final evaluation and checkpoint lie outside.
+    let f = |key: &str| a[key].as_f64().unwrap();
+    assert!(
+        f("loop_seconds") > 0.0 && f("loop_seconds") < f("wall_seconds"),
+        "{a}"
+    );
+    let close = |x: f64, y: f64| (x - y).abs() <= 1e-9 * y;
+    assert!(
+        close(f("env_steps_per_second") * f("loop_seconds"), 600.0),
+        "{a}"
+    );
+    assert!(
+        close(f("updates_per_second") * f("loop_seconds"), f("updates")),
+        "{a}"
+    );
     assert_eq!(a["final_eval_mean_return"], b["final_eval_mean_return"]);
     assert_eq!(dir.metrics("a"), dir.metrics("b"));
     assert_ne!(a["final_eval_mean_return"], c["final_eval_mean_return"]);

@@ -38,6 +38,10 @@ pub struct RunSummary {
     pub episodes: u64,
     pub updates: u64,
     pub wall_seconds: f64,
+    /// Wall time of this session's training loop, from its first step to its last (evaluations
+    /// and checkpoints inside it included; starting the envs and building the learner before
+    /// it, and the final evaluation and checkpoint after it, not): what the two rates divide by.
+    pub loop_seconds: f64,
     pub env_steps_per_second: f64,
     pub updates_per_second: f64,
     /// Mean wall time the loop spent on one training-env step, this session: a model's step; for
@@ -180,6 +184,7 @@ fn train_loop<L: Learner, F: FnOnce(&mut Rng) -> Result<L>>(
     let mut env_seconds = 0.0;
     let overlap = runner.steps_in_background();
 
+    let loop_started = Instant::now();
     while st.step < tc.total_steps {
         // Act: uniform on [-1, 1] before learning starts, then sampled from the policy.
         let action: Vec<f32> = if st.step < tc.learning_starts {
@@ -307,6 +312,8 @@ fn train_loop<L: Learner, F: FnOnce(&mut Rng) -> Result<L>>(
         }
     }
 
+    let loop_seconds = loop_started.elapsed().as_secs_f64().max(1e-9);
+
     let (_, mean, std) = match last_eval {
         Some(e) if e.0 == st.step => e,
         _ => evaluate_into(
@@ -328,7 +335,6 @@ fn train_loop<L: Learner, F: FnOnce(&mut Rng) -> Result<L>>(
         tc.save_replay.then_some(&replay),
     )?;
     bar.finish_and_clear();
-    let session = started.elapsed().as_secs_f64().max(1e-9);
     let session_steps = (st.step - start_step).max(1) as f64;
     let python_env_seconds_per_step = runner
         .python_step_time()
@@ -339,8 +345,9 @@ fn train_loop<L: Learner, F: FnOnce(&mut Rng) -> Result<L>>(
         episodes: st.episodes,
         updates: st.updates,
         wall_seconds: st.wall_seconds,
-        env_steps_per_second: (st.step - start_step) as f64 / session,
-        updates_per_second: (st.updates - start_updates) as f64 / session,
+        loop_seconds,
+        env_steps_per_second: (st.step - start_step) as f64 / loop_seconds,
+        updates_per_second: (st.updates - start_updates) as f64 / loop_seconds,
         env_seconds_per_step: env_seconds / session_steps,
         python_env_seconds_per_step,
         final_eval_mean_return: mean,
