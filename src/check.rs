@@ -129,6 +129,17 @@ pub fn within(key: &str, v: f64, lo: f64, hi: f64) -> Checked<f64> {
     Ok(v)
 }
 
+/// A finite number in `[lo, hi)`.
+pub fn at_least_and_below(key: &str, v: f64, lo: f64, hi: f64) -> Checked<f64> {
+    require(
+        v.is_finite() && v >= lo && v < hi,
+        key,
+        number(v),
+        &format!("must be in [{}, {})", number(lo), number(hi)),
+    )?;
+    Ok(v)
+}
+
 /// A finite number in `(lo, hi]`.
 pub fn above_and_at_most(key: &str, v: f64, lo: f64, hi: f64) -> Checked<f64> {
     require(

@@ -53,6 +53,8 @@ impl Sampler {
                 "agent.diffusion_steps=5",
                 "--set",
                 "agent.posterior_particles=8",
+                "--set",
+                "agent.sampler_ema=0.9",
             ],
         }
     }
@@ -153,6 +155,10 @@ fn sql_keys_are_validated_and_belong_to_their_learner() {
     .assert_bad_input(&["agent.posterior_particles", "memory"]);
     config(&diffusion, "agent.posterior_particles=0")
         .assert_bad_input(&["agent.posterior_particles"]);
+    config(&diffusion, "agent.sampler_ema=1").assert_bad_input(&["agent.sampler_ema", "[0, 1)"]);
+    config(&diffusion, "agent.sampler_ema=-0.5").assert_bad_input(&["agent.sampler_ema", "[0, 1)"]);
+    config(&sql, "agent.sampler_ema=0.9")
+        .assert_bad_input(&["agent.sampler_ema", "diffusion sampler"]);
     config(&sac, "agent.sampler=\"diffusion\"").assert_bad_input(&["agent.sampler", "\"sql\""]);
     let resolved = dir.maxent(&["config", "--config", &diffusion]);
     assert_eq!(resolved.code, 0, "{}", resolved.stderr);
@@ -160,6 +166,7 @@ fn sql_keys_are_validated_and_belong_to_their_learner() {
         "sampler = \"diffusion\"",
         "diffusion_steps = 20",
         "posterior_particles = 64",
+        "sampler_ema = 0.0",
     ] {
         assert!(resolved.stdout.contains(key), "{key}: {}", resolved.stdout);
     }
@@ -372,25 +379,34 @@ fn checkpoints_compare_by_their_energy_based_policy(sampler: Sampler) {
     assert!(v.is_finite() && v_star.is_finite(), "{q}");
 }
 
-/// Run dirs and solutions recorded before `agent.anchored_particles` existed lack it: they read
-/// as anchoring none, what their runs did, and compare gives the same report as with the key
-/// written out. Any other missing key is still a corrupt recording.
+/// Run dirs and solutions recorded before `agent.anchored_particles` and `agent.sampler_ema`
+/// existed lack them: they read as anchoring none and averaging nothing, what their runs did, and
+/// compare gives the same report as with the keys written out. Any other missing key is still a
+/// corrupt recording.
 #[test]
-fn recordings_from_before_anchored_particles_read_as_none() {
+fn recordings_from_before_added_keys_read_as_what_their_runs_did() {
     let dir = Dir::new();
-    train(&dir, Sampler::Diffusion, "run", &[]);
+    train(
+        &dir,
+        Sampler::Diffusion,
+        "run",
+        &["--set", "agent.sampler_ema=0.0"],
+    );
     solve(&dir, Sampler::Diffusion, "exact", 15, 7);
     let args = ["--episodes", "2", "--states", "6"];
     let before = dir.compare("run/final", "exact", &args);
-    let line = "anchored_particles = 0\n";
+    let lines = ["anchored_particles = 0\n", "sampler_ema = 0.0\n"];
+    let cut = |text: &str| lines.iter().fold(text.to_string(), |t, l| t.replace(l, ""));
     for path in [
         "run/config.toml",
         "run/final/config.toml",
         "exact/config.toml",
     ] {
         let text = String::from_utf8(file(&dir, path)).unwrap();
-        assert!(text.contains(line), "{path}: {text}");
-        dir.write(path, &text.replace(line, ""));
+        for line in lines {
+            assert!(text.contains(line), "{path}: {text}");
+        }
+        dir.write(path, &cut(&text));
     }
     // The solution keeps its config in its header's metadata: cut the line there, padding the
     // header with spaces to its length.
@@ -401,8 +417,10 @@ fn recordings_from_before_anchored_particles_read_as_none() {
         .as_str()
         .unwrap()
         .to_string();
-    assert!(stored.contains(line), "{stored}");
-    header["__metadata__"]["config"] = stored.replace(line, "").into();
+    for line in lines {
+        assert!(stored.contains(line), "{stored}");
+    }
+    header["__metadata__"]["config"] = cut(&stored).into();
     let mut json = serde_json::to_vec(&header).unwrap();
     assert!(json.len() <= n);
     json.resize(n, b' ');

@@ -442,8 +442,11 @@ fn unknown_key(o: &Override) -> Error {
 
 /// Keys that runs and solutions recorded before the key existed lack, with the value that
 /// stands for what those runs did.
-fn added_keys() -> [(&'static str, toml::Value); 1] {
-    [("agent.anchored_particles", toml::Value::Integer(0))]
+fn added_keys() -> [(&'static str, toml::Value); 2] {
+    [
+        ("agent.anchored_particles", toml::Value::Integer(0)),
+        ("agent.sampler_ema", toml::Value::Float(0.0)),
+    ]
 }
 
 /// `table` (a recorded config) with each of [`added_keys`] that `resolved` has and it lacks

@@ -2,7 +2,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::check::{Checked, Invalid, above_and_at_most, at_least, number, positive, within};
+use crate::check::{
+    Checked, Invalid, above_and_at_most, at_least, at_least_and_below, number, positive, within,
+};
 use crate::env::Env;
 
 /// `[train]`: the training loop. Defaults are the RL Zoo's SAC settings for Pendulum-v1.
@@ -105,6 +107,10 @@ pub struct AgentSpec {
     /// Diffusion: how many of those draws come from Gaussians around the best of the others.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub anchored_particles: Option<usize>,
+    /// Diffusion: the decay per sampler step of the moving average of the denoiser's weights
+    /// that samples (0: the trained weights sample).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sampler_ema: Option<f64>,
     /// Updates between copies of the soft Q network into its target.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub target_update_interval: Option<u64>,
@@ -128,6 +134,7 @@ impl Default for AgentSpec {
             diffusion_steps: None,
             posterior_particles: None,
             anchored_particles: None,
+            sampler_ema: None,
             target_update_interval: None,
         }
     }
@@ -232,6 +239,9 @@ pub struct DiffusionKeys {
     pub posterior_particles: usize,
     /// Of the K, how many come from Gaussians around the likelihood draw of highest Q.
     pub anchored_particles: usize,
+    /// β of the exponential moving average `φ̄ ← β·φ̄ + (1 − β)·φ` of the denoiser's weights,
+    /// taken after each of its Adam steps; `φ̄` samples. 0: `φ` samples.
+    pub ema: f64,
 }
 
 impl Default for DiffusionKeys {
@@ -240,6 +250,7 @@ impl Default for DiffusionKeys {
             steps: 20,
             posterior_particles: 64,
             anchored_particles: 0,
+            ema: 0.0,
         }
     }
 }
@@ -312,6 +323,7 @@ impl AgentSpec {
             diffusion_steps: Some(diffusion.steps),
             posterior_particles: Some(diffusion.posterior_particles),
             anchored_particles: Some(diffusion.anchored_particles),
+            sampler_ema: Some(diffusion.ema),
             target_update_interval: Some(sql.target_update_interval),
             ..AgentSpec::default()
         }
@@ -341,6 +353,7 @@ impl AgentSpec {
             ("diffusion_steps", self.diffusion_steps.is_some()),
             ("posterior_particles", self.posterior_particles.is_some()),
             ("anchored_particles", self.anchored_particles.is_some()),
+            ("sampler_ema", self.sampler_ema.is_some()),
         ];
         let sql_keys: Vec<(&str, bool)> = [
             ("value_particles", self.value_particles.is_some()),
@@ -488,10 +501,13 @@ impl AgentSpec {
                         ),
                     ));
                 }
+                let ema =
+                    at_least_and_below("sampler_ema", self.sampler_ema.unwrap_or(d.ema), 0.0, 1.0)?;
                 Ok(Sampler::Diffusion(DiffusionKeys {
                     steps,
                     posterior_particles,
                     anchored_particles,
+                    ema,
                 }))
             }
             other => Err(Invalid::new(
@@ -535,6 +551,7 @@ impl Agent {
                         spec.diffusion_steps = Some(d.steps);
                         spec.posterior_particles = Some(d.posterior_particles);
                         spec.anchored_particles = Some(d.anchored_particles);
+                        spec.sampler_ema = Some(d.ema);
                     }
                 }
                 spec.target_update_interval = Some(k.target_update_interval);

@@ -49,6 +49,8 @@ pub struct Sql {
     pub qf: Mlp,
     pub qf_target: Mlp,
     pub sampler: Mlp,
+    /// The moving average of the denoiser's weights (`agent.sampler_ema` > 0), which samples.
+    pub sampler_ema: Option<Mlp>,
     pub qf_opt: Adam,
     pub sampler_opt: Adam,
     pub alpha: f64,
@@ -96,6 +98,16 @@ impl Sql {
         };
         nets::init_uniform(&vars, rng)?;
         nets::copy_prefix(&vars, "qf.", "qf_target.")?;
+        // Built after the seeded init, which it therefore leaves as it was; it starts as a copy.
+        let sampler_ema = match &keys.sampler {
+            Sampler::Diffusion(d) if d.ema > 0.0 => {
+                let sizes = sizes(od + ad + EMBEDDING, ad);
+                let ema = Mlp::new(&vars, "sampler_ema", &sizes, Activation::Identity)?;
+                nets::copy_prefix(&vars, "sampler.", "sampler_ema.")?;
+                Some(ema)
+            }
+            _ => None,
+        };
         let temperature = config.objective.temperature.fixed();
         Ok(Sql {
             obs_dim: od,
@@ -106,6 +118,7 @@ impl Sql {
             qf,
             qf_target,
             sampler,
+            sampler_ema,
             alpha: temperature.expect("validation refuses a learned α for SQL"),
             gamma: config.objective.gamma,
             log_volume: env.action_bounds().iter().map(|b| b.width().ln()).sum(),
@@ -113,10 +126,22 @@ impl Sql {
         })
     }
 
-    /// The bytes of the networks alone (Q, its target, the sampler): what a loaded model holds.
+    /// The bytes of the networks alone (Q, its target, the sampler and its moving average):
+    /// what a loaded model holds.
     pub fn network_bytes(config: &Config) -> f64 {
         let (q, s) = Self::parameter_counts(config);
-        4.0 * (2.0 * q + s)
+        4.0 * (2.0 * q + (1.0 + Self::averaged_copies(config)) * s)
+    }
+
+    /// 1 when the diffusion sampler keeps a moving average of its weights, else 0.
+    fn averaged_copies(config: &Config) -> f64 {
+        match &config.agent.algorithm {
+            Algorithm::Sql(SqlKeys {
+                sampler: Sampler::Diffusion(d),
+                ..
+            }) if d.ema > 0.0 => 1.0,
+            _ => 0.0,
+        }
     }
 
     /// Parameters of the Q network and of the sampler (floating point: no overflow).
@@ -157,7 +182,7 @@ impl Sql {
         let rows = config.train.batch_size as f64 * (1.0 + particles);
         let widths: f64 = config.agent.hidden.iter().map(|&h| h as f64).sum();
         LearnerBytes {
-            parameters: 4.0 * (5.0 * q + 4.0 * s),
+            parameters: 4.0 * (5.0 * q + (4.0 + Self::averaged_copies(config)) * s),
             activations: 4.0 * rows * 4.0 * widths,
             particles: Some(if value.1 > sampler.1 { value } else { sampler }),
         }
@@ -177,7 +202,7 @@ impl Sql {
                 let schedule = Schedule::new(d.steps);
                 diffusion::sample_with(&schedule, n, self.act_dim, rng, |t, x| {
                     let levels = vec![t; n];
-                    self.denoiser(obs, x, &levels, Grad::None)?
+                    self.denoiser(self.sampling(), obs, x, &levels, Grad::None)?
                         .flatten_all()?
                         .to_vec1()
                 })
@@ -227,7 +252,7 @@ impl Sql {
             ],
             1,
         )?;
-        let eps = self.sampler.forward(&input, Grad::Frozen)?;
+        let eps = self.sampling().forward(&input, Grad::Frozen)?;
         let mut diagonal = vec![0.0f32; n * ad];
         for i in 0..ad {
             let grads = eps.narrow(1, i, 1)?.sum_all()?.backward()?;
@@ -244,10 +269,17 @@ impl Sql {
         Ok((eps.flatten_all()?.to_vec1()?, diagonal))
     }
 
-    /// The denoiser `ε_φ(s, a_t, t)` on rows of observations, noisy actions and levels,
-    /// `[rows, act_dim]`.
+    /// The diffusion sampler's denoiser that samples: the moving average of its weights if it
+    /// keeps one, else the trained weights.
+    fn sampling(&self) -> &Mlp {
+        self.sampler_ema.as_ref().unwrap_or(&self.sampler)
+    }
+
+    /// The denoiser `net` (`ε_φ(s, a_t, t)`, or its moving average) on rows of observations,
+    /// noisy actions and levels, `[rows, act_dim]`.
     fn denoiser(
         &self,
+        net: &Mlp,
         obs: &[f32],
         noisy: &[f32],
         levels: &[f64],
@@ -262,7 +294,7 @@ impl Sql {
             diffusion::embed(levels[i], &mut row[od + ad..]);
         }
         let x = Tensor::from_vec(rows, (n, width), &Device::Cpu)?;
-        self.sampler.forward(&x, grad)
+        net.forward(&x, grad)
     }
 
     /// `tanh(f_φ([s, ξ]))`, `[rows, act_dim]`.
@@ -382,7 +414,7 @@ impl Learner for Sql {
 
     fn load_model(&mut self, stored: &Tensors, path: &Path, policy_only: bool) -> Result<()> {
         for (name, var) in nets::sorted(&self.vars) {
-            if !policy_only || name.starts_with("sampler.") {
+            if !policy_only || name.starts_with("sampler.") || name.starts_with("sampler_ema.") {
                 let t = stored_tensor(&name, var.dims(), stored, path)?;
                 var.set(&t).map_err(tensor_error)?;
             }
@@ -453,7 +485,7 @@ mod tests {
         let t = 0.37;
         let (eps, diagonal) = sql.denoiser_and_diagonal(&obs, &x, t).unwrap();
         let at = |x: &[f32]| -> Vec<f32> {
-            sql.denoiser(&obs, x, &[t; 3], Grad::None)
+            sql.denoiser(&sql.sampler, &obs, x, &[t; 3], Grad::None)
                 .unwrap()
                 .flatten_all()
                 .unwrap()

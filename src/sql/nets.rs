@@ -102,6 +102,19 @@ pub fn copy_prefix(vars: &VarMap, from: &str, to: &str) -> Result<()> {
     Ok(())
 }
 
+/// `avg ← β·avg + (1 − β)·value` for each variable under `from` and its namesake under `to`.
+pub fn moving_average(vars: &VarMap, from: &str, to: &str, beta: f64) -> Result<()> {
+    let all = sorted(vars);
+    for (name, var) in &all {
+        if let Some(rest) = name.strip_prefix(from)
+            && let Some((_, avg)) = all.iter().find(|(n, _)| n == &format!("{to}{rest}"))
+        {
+            avg.set(&((avg.as_tensor() * beta)? + (var.as_tensor() * (1.0 - beta))?)?)?;
+        }
+    }
+    Ok(())
+}
+
 /// A tensor of `[rows, cols]` from our RNG: standard normal, or uniform on [-1, 1].
 pub fn normal(rng: &mut Rng, rows: usize, cols: usize) -> Result<Tensor> {
     let data: Vec<f32> = (0..rows * cols)

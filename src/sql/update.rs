@@ -232,10 +232,19 @@ impl Sql {
         targets: &Targets,
         eps_hat: Vec<f32>,
     ) -> candle_core::Result<f64> {
-        let eps = self.denoiser(obs, &targets.noisy, &targets.levels, Grad::Full)?;
+        let eps = self.denoiser(
+            &self.sampler,
+            obs,
+            &targets.noisy,
+            &targets.levels,
+            Grad::Full,
+        )?;
         let eps_hat = Tensor::from_vec(eps_hat, eps.shape(), &Device::Cpu)?;
         let loss = (eps - eps_hat)?.sqr()?.mean_all()?;
         candle_nn::Optimizer::backward_step(&mut self.sampler_opt, &loss)?;
+        if let (Some(_), Sampler::Diffusion(d)) = (&self.sampler_ema, &self.keys.sampler) {
+            nets::moving_average(&self.vars, "sampler.", "sampler_ema.", d.ema)?;
+        }
         Ok(f64::from(loss.to_scalar::<f32>()?))
     }
 
@@ -373,6 +382,59 @@ mod tests {
             })
             .sum();
         assert!((v - closed).abs() < 0.01, "{v} vs {closed}");
+    }
+
+    /// With `agent.sampler_ema = β` the average starts as a copy of the denoiser, becomes
+    /// `β·φ̄ + (1 − β)·φ` after each sampler step, and is what samples: a sampler without an
+    /// average, its denoiser set to the average's weights, draws the same actions from the same
+    /// noise.
+    #[test]
+    fn the_moving_average_of_the_denoiser_samples() {
+        let text = |ema: f64| {
+            format!(
+                "env = \"multigoal\"\n[objective]\nalpha = 1.0\n[agent]\nalgorithm = \"sql\"\nsampler = \"diffusion\"\nhidden = [16]\ndiffusion_steps = 4\nposterior_particles = 8\nsampler_ema = {ema:?}"
+            )
+        };
+        let values = |sql: &Sql, prefix: &str| -> Vec<Vec<f32>> {
+            nets::with_prefix(&sql.vars, prefix)
+                .iter()
+                .map(|(_, v)| v.as_tensor().flatten_all().unwrap().to_vec1().unwrap())
+                .collect()
+        };
+        let beta = 0.75;
+        let mut sql = Sql::new(&config(&text(beta)), &mut crate::rng::seeded(0)).unwrap();
+        assert_eq!(values(&sql, "sampler."), values(&sql, "sampler_ema."));
+        let before = values(&sql, "sampler.");
+        let mut rng = crate::rng::seeded(1);
+        let obs: Vec<f32> = (0..16).map(|i| i as f32 * 0.5 - 4.0).collect();
+        let actions: Vec<f32> = (0..16).map(|i| (i as f32 * 0.37).sin()).collect();
+        let targets = Targets::draw(&actions, 2, 8, &mut rng);
+        let eps_hat: Vec<f32> = (0..16).map(|i| (i as f32 * 0.11).cos()).collect();
+        sql.denoiser_step(&obs, &targets, eps_hat).unwrap();
+        let after = values(&sql, "sampler.");
+        assert_ne!(before, after, "the step moved the denoiser");
+        for ((avg, old), new) in values(&sql, "sampler_ema.").iter().zip(&before).zip(&after) {
+            for ((&m, &o), &n) in avg.iter().zip(old).zip(new) {
+                let expect = beta * f64::from(o) + (1.0 - beta) * f64::from(n);
+                assert!((f64::from(m) - expect).abs() < 1e-6, "{m} vs {expect}");
+            }
+        }
+        // Samplers without an average, their denoisers set to the average and to the trained
+        // weights.
+        let with_denoiser = |prefix: &str| {
+            let plain = Sql::new(&config(&text(0.0)), &mut crate::rng::seeded(0)).unwrap();
+            assert!(plain.sampler_ema.is_none());
+            for ((_, dst), (_, src)) in nets::with_prefix(&plain.vars, "sampler.")
+                .iter()
+                .zip(nets::with_prefix(&sql.vars, prefix))
+            {
+                dst.set(src.as_tensor()).unwrap();
+            }
+            plain
+        };
+        let draw = |s: &Sql| s.sample(&obs[..6], 3, &mut crate::rng::seeded(2)).unwrap();
+        assert_eq!(draw(&sql), draw(&with_denoiser("sampler_ema.")));
+        assert_ne!(draw(&sql), draw(&with_denoiser("sampler.")));
     }
 
     /// The multigoal_sql sizes (128×128, batch 64, 16 + 32 particles) updated inside a pool of two
