@@ -220,18 +220,17 @@ fn multigoal_diffusion_sampler_follows_the_energy_based_policy() {
 }
 
 /// `configs/multigoal_diffusion_alpha1.toml` as shipped (α = 1, where the four modes at the origin
-/// separate; 60 000 steps, 32 of the 64 posterior draws anchored at the best-Q one, T = 50):
-/// every goal is reached from the resets and π_θ is close to π* at the origin; the sampler is
-/// not yet (docs/sql.md). Measured (seed 0; seed 1): goals 0–3 31, 24, 25, 20 times in 100
-/// sampled episodes (24, 19, 28, 29); on 100 start states KL(π_θ‖π*) 0.132 (0.082) and the
-/// sampler 0.62 nats from π_θ (0.58; the issue asks 0.3). Pinned: every goal at least
-/// 10 times and π_θ within 0.3 of π* (the issue's targets), the sampler within 1.0 of π_θ (it was
-/// 1.2–1.3 at 30 000 steps).
+/// separate; 100 000 steps, 64 of the 128 posterior draws anchored at the best-Q one, T = 50, the
+/// denoiser's weights averaged with β = 0.999): every goal is reached from the resets, and π_θ is
+/// close to π* and the sampler to π_θ at the origin (docs/sql.md). Measured (seed 0): goals 0–3
+/// 25, 27, 20, 28 times in 100 sampled episodes; on 100 start states KL(π_θ‖π*) 0.125 and the
+/// sampler 0.278 nats from π_θ (floor 0.091). Pinned: the issue's targets, every goal at least
+/// 10 times and π_θ and the sampler each within 0.3.
 #[test]
 fn multigoal_diffusion_at_alpha_one_reaches_every_goal() {
     let dir = Dir::new();
     let config = repo("configs/multigoal_diffusion_alpha1.toml");
-    let counts = trained_goals(&dir, &config, 60000);
+    let counts = trained_goals(&dir, &config, 100000);
     eprintln!("multigoal diffusion SQL at α = 1: goals reached {counts:?} of 100 episodes");
     assert!(counts.iter().all(|&c| c >= 10), "{counts:?}");
 
@@ -245,5 +244,5 @@ fn multigoal_diffusion_at_alpha_one_reaches_every_goal() {
         "multigoal diffusion SQL at α = 1, start states: KL(π_θ‖π*) {kl:.4}, KL(sampler‖π_θ) {sampler:.4}"
     );
     assert!(kl <= 0.3, "KL {kl}");
-    assert!(sampler <= 1.0, "sampler KL {sampler}");
+    assert!(sampler <= 0.3, "sampler KL {sampler}");
 }

@@ -440,10 +440,15 @@ mod tests {
     /// The multigoal_sql sizes (128×128, batch 64, 16 + 32 particles) updated inside a pool of two
     /// threads (the layers' products and the kernel's states split between them) give the same
     /// bits as inside a pool of one: every variable and both losses, over three updates; so do
-    /// multigoal_diffusion's (64 posterior draws a row).
+    /// multigoal_diffusion's (64 posterior draws a row) and multigoal_diffusion_alpha1's (128
+    /// draws, 64 anchored, the denoiser's moving average).
     #[test]
     fn updates_on_two_threads_are_the_same_bits_as_on_one() {
-        for config in ["multigoal_sql", "multigoal_diffusion"] {
+        for config in [
+            "multigoal_sql",
+            "multigoal_diffusion",
+            "multigoal_diffusion_alpha1",
+        ] {
             updates_on_two_threads_are_the_same_bits_as_on_one_for(config);
         }
     }
