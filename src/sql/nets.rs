@@ -89,28 +89,30 @@ pub fn init_uniform(vars: &VarMap, rng: &mut Rng) -> Result<()> {
     Ok(())
 }
 
+/// Each variable under `from` with its namesake under `to` (the same suffix).
+fn namesakes(vars: &VarMap, from: &str, to: &str) -> Vec<(Var, Var)> {
+    let all = sorted(vars);
+    all.iter()
+        .filter_map(|(name, var)| {
+            let rest = name.strip_prefix(from)?;
+            let (_, dst) = all.iter().find(|(n, _)| n == &format!("{to}{rest}"))?;
+            Some((var.clone(), dst.clone()))
+        })
+        .collect()
+}
+
 /// Copies the values of the variables under `from` onto those under `to` (same suffixes).
 pub fn copy_prefix(vars: &VarMap, from: &str, to: &str) -> Result<()> {
-    let all = sorted(vars);
-    for (name, var) in &all {
-        if let Some(rest) = name.strip_prefix(from)
-            && let Some((_, dst)) = all.iter().find(|(n, _)| n == &format!("{to}{rest}"))
-        {
-            dst.set(var.as_tensor())?;
-        }
+    for (var, dst) in namesakes(vars, from, to) {
+        dst.set(var.as_tensor())?;
     }
     Ok(())
 }
 
 /// `avg ← β·avg + (1 − β)·value` for each variable under `from` and its namesake under `to`.
 pub fn moving_average(vars: &VarMap, from: &str, to: &str, beta: f64) -> Result<()> {
-    let all = sorted(vars);
-    for (name, var) in &all {
-        if let Some(rest) = name.strip_prefix(from)
-            && let Some((_, avg)) = all.iter().find(|(n, _)| n == &format!("{to}{rest}"))
-        {
-            avg.set(&((avg.as_tensor() * beta)? + (var.as_tensor() * (1.0 - beta))?)?)?;
-        }
+    for (var, avg) in namesakes(vars, from, to) {
+        avg.set(&((avg.as_tensor() * beta)? + (var.as_tensor() * (1.0 - beta))?)?)?;
     }
     Ok(())
 }
